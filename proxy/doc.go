@@ -1,0 +1,45 @@
+// Package proxy is pgmemo's PostgreSQL wire-protocol proxy: a Server accepts
+// clients and gives each one a session, served by one goroutine plus a second one
+// that relays the upstream server's messages back.
+//
+// A session goes through these phases:
+//
+//  1. Negotiation. The client's first packets are read one at a time and never
+//     ahead (wire.ReadStartup): an SSLRequest is answered 'S' and TLS is
+//     terminated when Server.TLSConfig is set, 'N' otherwise; a GSSENCRequest is
+//     answered 'N'; a direct TLS handshake (sslnegotiation=direct) is accepted
+//     with ALPN "postgresql". A CancelRequest is looked up by the proxy-issued key
+//     and forwarded to the owning session's upstream backend, then the
+//     connection closes. The phase ends with the StartupMessage.
+//  2. Upstream connection. The proxy dials Server.Upstream (TLS as its sslmode
+//     says, with the URL's fallbacks) and forwards the StartupMessage byte for
+//     byte: the client's user, database, options and protocol version (3.0 or
+//     3.2) go to the server unchanged. A failure reaches the client as FATAL
+//     08001.
+//  3. Authentication. Authentication requests and the client's responses are
+//     relayed one for one (trust, password, md5, SCRAM-SHA-256, GSS), so the
+//     server checks the client's own credentials. SCRAM-SHA-256-PLUS is removed
+//     from the server's mechanism list, because channel binding cannot cross a
+//     proxy that terminates TLS. The server's BackendKeyData is kept and the
+//     client receives a key issued by the proxy instead. The first ReadyForQuery
+//     ends the phase; phases 1-3 are bounded by Server.StartupTimeout.
+//  4. Relay. The session goroutine reads client messages and forwards them; a
+//     second goroutine forwards server messages. Both work message by message
+//     (wire.Reader frames each one, bounded in size) and flush when no further
+//     complete message is buffered, so a pipelined batch or a large result costs
+//     a write per batch rather than per message, and memory per connection stays
+//     bounded: messages larger than Server.MaxBufferedBytes are streamed through
+//     in chunks. The session state (see state.go) follows the server's
+//     messages: ReadyForQuery gives the transaction status, Copy*Response the
+//     COPY modes. NotificationResponse, NoticeResponse and ParameterStatus flow
+//     to the client as they arrive, also while it is idle.
+//  5. Termination. A Terminate message, a client disconnect (io.EOF is not an
+//     error), a protocol violation (FATAL 08P01 to the client), a server FATAL or
+//     a lost upstream (FATAL 08006) closes both connections. A panic in the
+//     session is recovered, logged and reported as FATAL XX000; other sessions
+//     are not affected.
+//
+// Server.Shutdown stops accepting, closes idle sessions at once and busy ones
+// when they next become idle, telling each client FATAL 57P01, and closes the
+// rest when its context ends.
+package proxy
