@@ -47,9 +47,8 @@ type Server struct {
 	draining  bool
 	done      chan struct{} // closed when the last session ends during shutdown
 
-	nextID       atomic.Uint64
-	stats        counters
-	shutdownOnce sync.Once
+	nextID atomic.Uint64
+	stats  counters
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.

@@ -84,14 +84,3 @@ func isFatal(body []byte) bool {
 	}
 	return false
 }
-
-// txStatus is the ReadyForQuery status byte the state corresponds to.
-func (s state) txStatus() byte {
-	switch s {
-	case stateInTx:
-		return 'T'
-	case stateFailedTx:
-		return 'E'
-	}
-	return 'I'
-}
