@@ -19,7 +19,11 @@ import (
 // cluster is the one PostgreSQL server of this test binary.
 var cluster *pgtest.Cluster
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, &cluster, pgtest.Options{})) }
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m, &cluster, pgtest.Options{})
+	stopTLSUpstream()
+	os.Exit(code)
+}
 
 // testProxy is a proxy.Server listening on a loopback port in front of cluster.
 type testProxy struct {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -334,10 +336,31 @@ func (s *session) authenticate() error {
 			}
 			return wire.Errorf(wire.CodeProtocolViolation, "expected password response, got message type %q", reply.Type)
 		}
+		if err := s.checkChannelBindingFlag(reply.Body); err != nil {
+			return err
+		}
 		if _, err := s.up.Write(reply.Raw); err != nil {
 			return upstreamLost(err)
 		}
 	}
+}
+
+// checkChannelBindingFlag catches, before the server does, the one SCRAM case
+// that cannot work through a proxy: a TLS client that supports channel binding
+// says so with the GS2 flag "y" (because pgmemo never offers -PLUS), and an
+// upstream reached over TLS must then reject the exchange as a downgrade. The
+// client gets an error that says what to change instead of the server's.
+func (s *session) checkChannelBindingFlag(body []byte) error {
+	if _, isTLS := s.client.(*tls.Conn); !isTLS || s.upTarget.tls == nil {
+		return nil
+	}
+	var ir pgproto3.SASLInitialResponse
+	if ir.Decode(body) != nil || !strings.HasPrefix(ir.AuthMechanism, "SCRAM-") || !bytes.HasPrefix(ir.Data, []byte("y,")) {
+		return nil
+	}
+	return &wire.Error{Code: wire.CodeInvalidAuthorization,
+		Message: "SCRAM channel binding cannot pass through pgmemo when both the client and the upstream connection use TLS",
+		Detail:  "Set channel_binding=disable in the client's connection settings, or connect pgmemo to PostgreSQL without TLS on a trusted network."}
 }
 
 func be32(b []byte) uint32 {

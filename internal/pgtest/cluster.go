@@ -38,8 +38,11 @@ type Options struct {
 	Port int
 	// Settings are extra postgresql.conf lines ("name = value").
 	Settings []string
-	// Log receives the server log; nil keeps it in the data directory only.
-	Log *os.File
+	// TLSCertPEM and TLSKeyPEM, when both set, turn on ssl with this
+	// certificate and key.
+	TLSCertPEM, TLSKeyPEM []byte
+	// HBA replaces the default pg_hba.conf lines when set.
+	HBA []string
 }
 
 // Cluster is a running throwaway PostgreSQL server listening on 127.0.0.1.
@@ -100,23 +103,25 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		"shared_buffers = 128MB",
 		"log_min_messages = warning",
 	}
+	if len(opts.TLSCertPEM) > 0 && len(opts.TLSKeyPEM) > 0 {
+		for name, data := range map[string][]byte{"server.crt": opts.TLSCertPEM, "server.key": opts.TLSKeyPEM} {
+			if err := c.writeOwned(filepath.Join(c.DataDir, name), data); err != nil {
+				return c, err
+			}
+		}
+		conf = append(conf, "ssl = on", "ssl_cert_file = 'server.crt'", "ssl_key_file = 'server.key'")
+	}
 	conf = append(conf, opts.Settings...)
 	if err := appendFile(filepath.Join(c.DataDir, "postgresql.conf"), strings.Join(conf, "\n")+"\n"); err != nil {
 		return c, err
 	}
-	hba := strings.Join([]string{
-		"local all all trust",
-		"host all " + PasswordUser + " 127.0.0.1/32 password",
-		"host all " + MD5User + " 127.0.0.1/32 md5",
-		"host all " + ScramUser + " 127.0.0.1/32 scram-sha-256",
-		"host all all 127.0.0.1/32 trust",
-		"host replication all 127.0.0.1/32 trust",
-	}, "\n") + "\n"
-	if err := os.WriteFile(filepath.Join(c.DataDir, "pg_hba.conf"), []byte(hba), 0o600); err != nil {
-		return c, fmt.Errorf("pgtest: pg_hba.conf: %w", err)
+	hbaLines := opts.HBA
+	if hbaLines == nil {
+		hbaLines = defaultHBA
 	}
-	if c.cred != nil {
-		os.Chown(filepath.Join(c.DataDir, "pg_hba.conf"), int(c.cred.Uid), int(c.cred.Gid))
+	hba := strings.Join(hbaLines, "\n") + "\n"
+	if err := c.writeOwned(filepath.Join(c.DataDir, "pg_hba.conf"), []byte(hba)); err != nil {
+		return c, err
 	}
 	if err := c.start(ctx); err != nil {
 		return c, err
@@ -125,6 +130,29 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		return c, err
 	}
 	return c, nil
+}
+
+// defaultHBA authenticates each test role with its own method over TCP.
+var defaultHBA = []string{
+	"local all all trust",
+		"host all " + PasswordUser + " 127.0.0.1/32 password",
+		"host all " + MD5User + " 127.0.0.1/32 md5",
+		"host all " + ScramUser + " 127.0.0.1/32 scram-sha-256",
+		"host all all 127.0.0.1/32 trust",
+	"host replication all 127.0.0.1/32 trust",
+}
+
+// writeOwned writes a 0600 file owned by the server's user.
+func (c *Cluster) writeOwned(path string, data []byte) error {
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return fmt.Errorf("pgtest: %w", err)
+	}
+	if c.cred != nil {
+		if err := os.Chown(path, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
+			return fmt.Errorf("pgtest: %w", err)
+		}
+	}
+	return nil
 }
 
 func (c *Cluster) start(ctx context.Context) error {
@@ -196,7 +224,11 @@ func (c *Cluster) URL(usr, password, db string) string {
 
 // Connect opens a superuser connection to db.
 func (c *Cluster) Connect(ctx context.Context, db string) (*Conn, error) {
-	pc, err := pgconn.Connect(ctx, c.URL("", "", db))
+	// The unix socket works whatever pg_hba.conf says about TCP.
+	if db == "" {
+		db = defaultDBName
+	}
+	pc, err := pgconn.Connect(ctx, fmt.Sprintf("host=%s port=%d user=%s dbname=%s", c.Dir, c.Port, SuperUser, db))
 	if err != nil {
 		return nil, fmt.Errorf("pgtest: connect: %w", err)
 	}
