@@ -16,24 +16,25 @@ type cancelKey struct {
 	secret []byte
 }
 
-// issueKey gives sess a proxy-level key with a secret as long as the upstream's
-// (4 bytes in protocol 3.0, up to 256 in 3.2) and registers it for cancels.
-func (s *Server) issueKey(sess *session, secretLen int) cancelKey {
-	secretLen = max(secretLen, 4)
+// issueKey gives sess the key its client sees: the upstream backend's real
+// process ID (applications compare it with NotificationResponse PIDs and
+// pg_stat_activity), unless another session already holds that ID (possible
+// with several upstream hosts), and a secret of the proxy's own, as long as the
+// upstream's (4 bytes in protocol 3.0, up to 256 in 3.2). Only the proxy can
+// map it to the upstream's secret, so a cancel reaches only the sender's own
+// backend.
+func (s *Server) issueKey(sess *session, upstreamPID uint32, secretLen int) cancelKey {
+	k := cancelKey{pid: upstreamPID, secret: make([]byte, max(secretLen, 4))}
+	rand.Read(k.secret)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for {
+	for k.pid == 0 || s.byKey[k.pid] != nil {
 		var b [4]byte
 		rand.Read(b[:])
-		pid := binary.BigEndian.Uint32(b[:]) & 0x7fffffff // positive, like a real PID
-		if pid == 0 || s.byKey[pid] != nil {
-			continue
-		}
-		k := cancelKey{pid: pid, secret: make([]byte, secretLen)}
-		rand.Read(k.secret)
-		s.byKey[pid] = sess
-		return k
+		k.pid = binary.BigEndian.Uint32(b[:]) & 0x7fffffff // positive, like a real PID
 	}
+	s.byKey[k.pid] = sess
+	return k
 }
 
 // handleCancel forwards a client's CancelRequest to the upstream backend of the

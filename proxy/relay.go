@@ -73,6 +73,7 @@ func (s *session) streamUpstream(m wire.Message) error {
 		s.close() // the upstream holds a partial message: the connection is unusable
 		return err
 	}
+	s.srv.stats.bytesFromClients.Add(uint64(m.Len))
 	return nil
 }
 
@@ -141,10 +142,9 @@ func (s *session) relayUpstream() {
 		}
 		if m.Large {
 			w.flushLocked()
-			if w.err == nil {
-				_, w.err = w.conn.Write(m.Raw)
-			}
-			if err := s.ur.StreamBody(errWriter{w}); err != nil {
+			ew := errWriter{w}
+			ew.Write(m.Raw)
+			if err := s.ur.StreamBody(ew); err != nil {
 				s.close()
 				return
 			}
@@ -180,6 +180,7 @@ func (e errWriter) Write(p []byte) (int, error) {
 	}
 	n, err := e.w.conn.Write(p)
 	e.w.err = err
+	e.w.stats.bytesToClients.Add(uint64(n))
 	return n, err
 }
 

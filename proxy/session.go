@@ -295,7 +295,7 @@ func (s *session) authenticate() error {
 			s.mu.Lock()
 			s.upKey = cancelKey{pid: k.ProcessID, secret: k.SecretKey}
 			s.mu.Unlock()
-			s.key = s.srv.issueKey(s, len(k.SecretKey))
+			s.key = s.srv.issueKey(s, k.ProcessID, len(k.SecretKey))
 			mine := pgproto3.BackendKeyData{ProcessID: s.key.pid, SecretKey: s.key.secret}
 			if w.buf, err = mine.Encode(w.buf); err != nil {
 				return wire.AsError(err, wire.CodeInternalError)
