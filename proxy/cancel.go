@@ -34,6 +34,7 @@ func (s *Server) issueKey(sess *session, upstreamPID uint32, secretLen int) canc
 		k.pid = binary.BigEndian.Uint32(b[:]) & 0x7fffffff // positive, like a real PID
 	}
 	s.byKey[k.pid] = sess
+	sess.key = k // under s.mu: handleCancel reads it there
 	return k
 }
 
@@ -42,19 +43,30 @@ func (s *Server) issueKey(sess *session, upstreamPID uint32, secretLen int) canc
 func (s *Server) handleCancel(ctx context.Context, cr *pgproto3.CancelRequest) {
 	s.mu.Lock()
 	sess := s.byKey[cr.ProcessID]
+	var secret []byte
+	if sess != nil {
+		secret = sess.key.secret
+	}
 	s.mu.Unlock()
-	if sess == nil || subtle.ConstantTimeCompare(sess.key.secret, cr.SecretKey) != 1 {
+	if sess == nil || subtle.ConstantTimeCompare(secret, cr.SecretKey) != 1 {
 		s.stats.cancelsUnknown.Add(1)
 		s.logger().Debug("cancel request for unknown key")
 		return
 	}
+	if sess.cancelUpstream(ctx) {
+		s.stats.cancelsForwarded.Add(1)
+	}
+}
+
+// cancelUpstream sends a CancelRequest for the session's upstream backend.
+func (sess *session) cancelUpstream(ctx context.Context) bool {
 	up, t := sess.upstreamKey()
 	if up.pid == 0 {
-		return
+		return false
 	}
-	if err := s.Upstream.cancel(ctx, t, up.pid, up.secret); err != nil {
-		s.logger().Warn("forwarding cancel request failed", "conn", sess.id, "err", err)
-		return
+	if err := sess.srv.Upstream.cancel(ctx, t, up.pid, up.secret); err != nil {
+		sess.log.Warn("forwarding cancel request failed", "err", err)
+		return false
 	}
-	s.stats.cancelsForwarded.Add(1)
+	return true
 }

@@ -25,8 +25,8 @@ func (s *session) relayClient() {
 			return
 		}
 		switch m.Type {
-		case 'Q', 'S', 'F': // each gets exactly one ReadyForQuery
-			s.inflight.Add(1)
+		case 'Q', 'S', 'F', 'E', 'd', 'c', 'f':
+			s.countSync(m.Type)
 		case 'X':
 			s.st.Store(uint32(clientTerminated(s.state())))
 			s.upBuf = append(s.upBuf, m.Raw...)
@@ -45,6 +45,37 @@ func (s *session) relayClient() {
 			if err := s.flushUpstream(); err != nil {
 				return
 			}
+		}
+	}
+}
+
+// countSync keeps inflight equal to the number of ReadyForQuery messages the
+// server still owes: one per Query, FunctionCall and Sync, except Syncs the
+// server ignores because it is in COPY IN mode. A client sends COPY data only
+// after CopyInResponse, so when the first CopyData/CopyDone/CopyFail arrives,
+// every Sync sent since the Execute (or Query) that started the COPY was
+// ignored (libpq's extended-protocol COPY sends Execute+Sync, the data, then
+// CopyDone+Sync), and so is every Sync until CopyDone or CopyFail.
+func (s *session) countSync(typ byte) {
+	switch typ {
+	case 'Q', 'F':
+		s.inflight.Add(1)
+		s.syncsSinceExec = 0
+	case 'E':
+		s.syncsSinceExec = 0
+	case 'S':
+		if !s.copyActive {
+			s.inflight.Add(1)
+			s.syncsSinceExec++
+		}
+	case 'd', 'c', 'f':
+		if !s.copyActive {
+			s.copyActive = true
+			s.inflight.Add(-s.syncsSinceExec)
+			s.syncsSinceExec = 0
+		}
+		if typ != 'd' {
+			s.copyActive = false
 		}
 	}
 }

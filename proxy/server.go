@@ -236,6 +236,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		sessions = append(sessions, sess)
 	}
 	s.mu.Unlock()
+	// Closing the upstream socket does not stop a running statement: cancel
+	// what is in flight first.
+	var wg sync.WaitGroup
+	for _, sess := range sessions {
+		if sess.inflight.Load() > 0 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				sess.cancelUpstream(cctx)
+			}()
+		}
+	}
+	wg.Wait()
 	for _, sess := range sessions {
 		sess.kill(wire.Errorf(wire.CodeAdminShutdown, "terminating connection due to administrator command"))
 	}

@@ -33,6 +33,13 @@ type session struct {
 	up       net.Conn
 	upTarget target
 	upBuf    []byte // pending output to upstream; only the client relay writes it after startup
+	// upDeadline bounds the startup phase on the upstream connection.
+	upDeadline time.Time
+	// COPY accounting, client relay only: Syncs sent since the last
+	// Execute/Query, and whether the client is sending COPY data (the server
+	// ignores Sync then).
+	syncsSinceExec int64
+	copyActive     bool
 
 	key cancelKey // issued to the client
 
@@ -136,6 +143,9 @@ func (s *session) endWith(err error) {
 			s.srv.stats.protocolErrors.Add(1)
 		}
 		s.log.Info("connection rejected", "err", err)
+		s.cw.mu.Lock()
+		s.cw.conn.SetWriteDeadline(time.Now().Add(time.Second)) // the startup deadline may have passed
+		s.cw.mu.Unlock()
 		s.cw.sendError("FATAL", we)
 		return
 	}
@@ -197,14 +207,23 @@ func (s *session) negotiate() (*wire.Startup, error) {
 			cancel()
 			return nil, nil
 		case st.Message != nil:
-			s.client = conn
-			s.cw.conn = conn
+			s.setClient(conn)
 			s.st.Store(uint32(stateAuth))
 			return &st, nil
 		}
-		s.client = conn
-		s.cw.conn = conn
+		s.setClient(conn)
 	}
+}
+
+// setClient replaces the client connection after a TLS upgrade. Shutdown may
+// read it concurrently (kill, close), hence the locks.
+func (s *session) setClient(conn net.Conn) {
+	s.cw.mu.Lock()
+	s.cw.conn = conn
+	s.cw.mu.Unlock()
+	s.mu.Lock()
+	s.client = conn
+	s.mu.Unlock()
 }
 
 // connectUpstream runs phase 2: dial the upstream (TLS per its sslmode) and send
@@ -224,7 +243,10 @@ func (s *session) connectUpstream(deadline time.Time, startupRaw []byte) error {
 	s.mu.Lock()
 	s.up, s.upTarget = conn, t
 	s.mu.Unlock()
-	conn.SetDeadline(deadline)
+	// Like libpq's connect_timeout, the dial timeout also bounds the wait for the
+	// server's first answer; authenticate then extends it to the startup deadline.
+	conn.SetDeadline(earliest(deadline, time.Now().Add(s.srv.Upstream.DialTimeout)))
+	s.upDeadline = deadline
 	if _, err := conn.Write(startupRaw); err != nil {
 		return upstreamLost(err)
 	}
@@ -250,6 +272,7 @@ func (s *session) authenticate() error {
 		if err != nil {
 			return upstreamLost(err)
 		}
+		s.up.SetDeadline(s.upDeadline)
 		if m.Large {
 			return upstreamLost(fmt.Errorf("oversized %q message during startup", m.Type))
 		}
@@ -295,8 +318,8 @@ func (s *session) authenticate() error {
 			s.mu.Lock()
 			s.upKey = cancelKey{pid: k.ProcessID, secret: k.SecretKey}
 			s.mu.Unlock()
-			s.key = s.srv.issueKey(s, k.ProcessID, len(k.SecretKey))
-			mine := pgproto3.BackendKeyData{ProcessID: s.key.pid, SecretKey: s.key.secret}
+			key := s.srv.issueKey(s, k.ProcessID, len(k.SecretKey))
+			mine := pgproto3.BackendKeyData{ProcessID: key.pid, SecretKey: key.secret}
 			if w.buf, err = mine.Encode(w.buf); err != nil {
 				return wire.AsError(err, wire.CodeInternalError)
 			}
@@ -363,6 +386,13 @@ func (s *session) checkChannelBindingFlag(body []byte) error {
 		Detail:  "Set channel_binding=disable in the client's connection settings, or connect pgmemo to PostgreSQL without TLS on a trusted network."}
 }
 
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
 func be32(b []byte) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
@@ -402,10 +432,10 @@ func (s *session) kill(e *wire.Error) {
 func (s *session) close() {
 	s.closeOnce.Do(func() {
 		s.st.Store(uint32(stateClosed))
-		s.client.Close()
 		s.mu.Lock()
-		up := s.up
+		client, up := s.client, s.up
 		s.mu.Unlock()
+		client.Close()
 		if up != nil {
 			up.Close()
 			s.srv.stats.upstreamActive.Add(-1)

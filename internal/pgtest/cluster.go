@@ -135,10 +135,10 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 // defaultHBA authenticates each test role with its own method over TCP.
 var defaultHBA = []string{
 	"local all all trust",
-		"host all " + PasswordUser + " 127.0.0.1/32 password",
-		"host all " + MD5User + " 127.0.0.1/32 md5",
-		"host all " + ScramUser + " 127.0.0.1/32 scram-sha-256",
-		"host all all 127.0.0.1/32 trust",
+	"host all " + PasswordUser + " 127.0.0.1/32 password",
+	"host all " + MD5User + " 127.0.0.1/32 md5",
+	"host all " + ScramUser + " 127.0.0.1/32 scram-sha-256",
+	"host all all 127.0.0.1/32 trust",
 	"host replication all 127.0.0.1/32 trust",
 }
 
