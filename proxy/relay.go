@@ -24,16 +24,16 @@ func (s *session) relayClient() {
 			s.clientReadFailed(err)
 			return
 		}
-		switch m.Type {
-		case 'Q', 'S', 'F', 'E', 'd', 'c', 'f':
-			s.countSync(m.Type)
-		case 'X':
-			s.st.Store(uint32(clientTerminated(s.state())))
+		if m.Type == 'X' {
+			// Stop reading, but let the upstream relay deliver the answers to
+			// everything sent before Terminate until the server closes.
+			s.terminating.Store(true)
 			s.upBuf = append(s.upBuf, m.Raw...)
 			s.flushUpstream()
 			s.log.Debug("client terminated")
 			return
 		}
+		s.pipe.push(m.Type)
 		if m.Large {
 			if err := s.streamUpstream(m); err != nil {
 				return
@@ -45,37 +45,6 @@ func (s *session) relayClient() {
 			if err := s.flushUpstream(); err != nil {
 				return
 			}
-		}
-	}
-}
-
-// countSync keeps inflight equal to the number of ReadyForQuery messages the
-// server still owes: one per Query, FunctionCall and Sync, except Syncs the
-// server ignores because it is in COPY IN mode. A client sends COPY data only
-// after CopyInResponse, so when the first CopyData/CopyDone/CopyFail arrives,
-// every Sync sent since the Execute (or Query) that started the COPY was
-// ignored (libpq's extended-protocol COPY sends Execute+Sync, the data, then
-// CopyDone+Sync), and so is every Sync until CopyDone or CopyFail.
-func (s *session) countSync(typ byte) {
-	switch typ {
-	case 'Q', 'F':
-		s.inflight.Add(1)
-		s.syncsSinceExec = 0
-	case 'E':
-		s.syncsSinceExec = 0
-	case 'S':
-		if !s.copyActive {
-			s.inflight.Add(1)
-			s.syncsSinceExec++
-		}
-	case 'd', 'c', 'f':
-		if !s.copyActive {
-			s.copyActive = true
-			s.inflight.Add(-s.syncsSinceExec)
-			s.syncsSinceExec = 0
-		}
-		if typ != 'd' {
-			s.copyActive = false
 		}
 	}
 }
@@ -163,9 +132,8 @@ func (s *session) relayUpstream() {
 			return
 		}
 		st := s.observe(m.Type, m.Body)
+		s.pipe.onServer(m.Type)
 		switch m.Type {
-		case 'Z':
-			s.inflight.Add(-1)
 		case 'S':
 			s.recordParameter(m.Body)
 		case 'K': // never pass a server key through: it would bypass our cancel mapping
@@ -190,7 +158,7 @@ func (s *session) relayUpstream() {
 			w.flushLocked()
 			return
 		}
-		if m.Type == 'Z' && s.draining.Load() && st == stateIdle && s.inflight.Load() == 0 {
+		if m.Type == 'Z' && s.draining.Load() && st == stateIdle && s.pipe.idle() {
 			w.buf = wire.AppendErrorResponse(w.buf, "FATAL", wire.Errorf(wire.CodeAdminShutdown, "terminating connection due to administrator command"))
 			w.flushLocked()
 			w.mu.Unlock()
@@ -216,7 +184,7 @@ func (e errWriter) Write(p []byte) (int, error) {
 }
 
 func (s *session) upstreamReadFailed(err error) {
-	if s.state() == stateClosed || errors.Is(err, net.ErrClosed) {
+	if s.state() == stateClosed || errors.Is(err, net.ErrClosed) || s.terminating.Load() && errors.Is(err, io.EOF) {
 		s.close()
 		return
 	}

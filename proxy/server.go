@@ -236,11 +236,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		sessions = append(sessions, sess)
 	}
 	s.mu.Unlock()
-	// Closing the upstream socket does not stop a running statement: cancel
-	// what is in flight first.
+	// Closing the upstream socket does not stop a statement the server is
+	// running, so after telling each client, cancel what was in flight.
 	var wg sync.WaitGroup
 	for _, sess := range sessions {
-		if sess.inflight.Load() > 0 {
+		busy := !sess.pipe.idle()
+		sess.kill(wire.Errorf(wire.CodeAdminShutdown, "terminating connection due to administrator command"))
+		if busy {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -251,8 +253,5 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	wg.Wait()
-	for _, sess := range sessions {
-		sess.kill(wire.Errorf(wire.CodeAdminShutdown, "terminating connection due to administrator command"))
-	}
 	return ctx.Err()
 }

@@ -35,11 +35,6 @@ type session struct {
 	upBuf    []byte // pending output to upstream; only the client relay writes it after startup
 	// upDeadline bounds the startup phase on the upstream connection.
 	upDeadline time.Time
-	// COPY accounting, client relay only: Syncs sent since the last
-	// Execute/Query, and whether the client is sending COPY data (the server
-	// ignores Sync then).
-	syncsSinceExec int64
-	copyActive     bool
 
 	key cancelKey // issued to the client
 
@@ -47,9 +42,10 @@ type session struct {
 	upKey  cancelKey         // issued by the upstream
 	params map[string]string // ParameterStatus values reported by the server
 
-	st       atomic.Uint32 // state
-	inflight atomic.Int64  // Query/Sync/FunctionCall sent upstream without their ReadyForQuery yet
-	draining atomic.Bool
+	st          atomic.Uint32 // state
+	pipe        pipeline      // what the server still has to answer
+	draining    atomic.Bool
+	terminating atomic.Bool // the client sent Terminate
 
 	closeOnce sync.Once
 }
@@ -84,6 +80,10 @@ func (s *session) upstreamKey() (cancelKey, target) {
 	defer s.mu.Unlock()
 	return s.upKey, s.upTarget
 }
+
+// terminateGrace bounds how long the answers to messages pipelined before a
+// Terminate may take to arrive.
+const terminateGrace = 30 * time.Second
 
 // serve runs the whole lifecycle of the session on the calling goroutine.
 func (s *session) serve() {
@@ -128,6 +128,13 @@ func (s *session) serve() {
 		s.close() // wakes relayClient
 	}()
 	s.relayClient()
+	if s.terminating.Load() {
+		// The server answers what preceded Terminate, then closes.
+		select {
+		case <-upDone:
+		case <-time.After(terminateGrace):
+		}
+	}
 	s.close()
 	<-upDone
 }
@@ -411,7 +418,7 @@ func (s *session) recordParameter(body []byte) {
 // drain asks the session to end at its next idle moment (server shutdown).
 func (s *session) drain() {
 	s.draining.Store(true)
-	if st := s.state(); st == stateStartup || (st == stateIdle && s.inflight.Load() == 0) {
+	if st := s.state(); st == stateStartup || (st == stateIdle && s.pipe.idle()) {
 		s.kill(wire.Errorf(wire.CodeAdminShutdown, "terminating connection due to administrator command"))
 	}
 }

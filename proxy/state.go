@@ -60,10 +60,6 @@ func transition(cur state, typ byte, body []byte) state {
 	return cur
 }
 
-// clientTerminated is the state after the client sent Terminate: the server
-// will close the connection, which is then expected, not a failure.
-func clientTerminated(state) state { return stateClosed }
-
 // isFatal reports whether an ErrorResponse body has severity FATAL or PANIC,
 // which means the server closes the connection after it.
 func isFatal(body []byte) bool {

@@ -1,0 +1,158 @@
+package proxy
+
+import "sync"
+
+// pipeline tracks, in order, the client messages the server has not finished
+// answering, so the proxy always knows how many ReadyForQuery messages the
+// server still owes. The client relay pushes what it forwards; the upstream
+// relay feeds every server message to onServer. It follows the protocol's
+// rules: each Parse, Bind, Describe, Execute and Close gets one completion (or
+// an error, after which the server skips everything up to the next Sync,
+// Queries and FunctionCalls included); Query, FunctionCall and Sync each end
+// with ReadyForQuery; Syncs that reach the server during COPY IN are ignored.
+type pipeline struct {
+	mu    sync.Mutex
+	q     []pendingMsg
+	head  int
+	owed  int // ReadyForQuery messages still to come
+	since int // Syncs pushed since the last Execute or Query (client relay only)
+	copy  bool
+}
+
+type pendingMsg struct {
+	typ     byte // 'P', 'B', 'D', 'E', 'C', 'S', 'Q', 'F'
+	ignored bool // a Sync the server ignores (COPY IN)
+}
+
+func endsWithReady(typ byte) bool { return typ == 'S' || typ == 'Q' || typ == 'F' }
+
+// push records a client message forwarded upstream.
+func (p *pipeline) push(typ byte) {
+	switch typ {
+	case 'P', 'B', 'D', 'E', 'C', 'S', 'Q', 'F':
+	case 'd', 'c', 'f':
+		p.clientCopy(typ)
+		return
+	default: // Flush, Terminate, password messages: no answer of their own
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if typ == 'S' && p.copy {
+		return // ignored by the server while it is in COPY IN
+	}
+	p.q = append(p.q, pendingMsg{typ: typ})
+	switch typ {
+	case 'E', 'Q':
+		p.since = 0
+	case 'S':
+		p.since++
+	}
+	if endsWithReady(typ) {
+		p.owed++
+	}
+}
+
+// clientCopy handles CopyData/CopyDone/CopyFail from the client. A client
+// sends them only after CopyInResponse, so the server is in COPY IN since the
+// last Execute or Query: every Sync sent after that was ignored (libpq sends
+// Execute+Sync, the data, then CopyDone+Sync), and so is every Sync until
+// CopyDone or CopyFail.
+func (p *pipeline) clientCopy(typ byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.copy {
+		p.copy = true
+		for i := len(p.q) - 1; i >= p.head && p.since > 0; i-- {
+			if m := &p.q[i]; m.typ == 'S' && !m.ignored {
+				m.ignored = true
+				p.owed--
+				p.since--
+			}
+		}
+		p.since = 0
+	}
+	if typ != 'd' {
+		p.copy = false
+	}
+}
+
+// onServer advances the pipeline past a server message.
+func (p *pipeline) onServer(typ byte) {
+	switch typ {
+	case '1', '2', '3', 'T', 'n', 'C', 'I', 's', 'Z', 'E':
+	default: // rows, notices, notifications, parameter status, COPY data...
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.skipIgnored()
+	if p.head == len(p.q) {
+		return
+	}
+	head := p.q[p.head].typ
+	switch typ {
+	case '1':
+		p.popIf(head == 'P')
+	case '2':
+		p.popIf(head == 'B')
+	case '3':
+		p.popIf(head == 'C')
+	case 'T': // ends a Describe; inside an Execute or Query it is a result header
+		p.popIf(head == 'D')
+	case 'n':
+		p.popIf(head == 'D')
+	case 'C', 'I', 's':
+		p.popIf(head == 'E')
+	case 'E':
+		if endsWithReady(head) {
+			return // a Query or FunctionCall failed (ReadyForQuery follows), or the Sync's commit did
+		}
+		// An extended-protocol message failed: the server skips to the next Sync.
+		for p.head < len(p.q) && p.q[p.head].typ != 'S' {
+			if endsWithReady(p.q[p.head].typ) {
+				p.owed--
+			}
+			p.pop()
+		}
+	case 'Z':
+		for p.head < len(p.q) {
+			m := p.q[p.head]
+			p.pop()
+			if endsWithReady(m.typ) && !m.ignored {
+				p.owed--
+				break
+			}
+		}
+	}
+}
+
+func (p *pipeline) skipIgnored() {
+	for p.head < len(p.q) && p.q[p.head].ignored {
+		p.pop()
+	}
+}
+
+func (p *pipeline) popIf(ok bool) {
+	if ok {
+		p.pop()
+	}
+}
+
+func (p *pipeline) pop() {
+	p.q[p.head] = pendingMsg{}
+	p.head++
+	if p.head == len(p.q) {
+		p.q, p.head = p.q[:0], 0
+	} else if p.head > 1024 && p.head*2 > len(p.q) {
+		n := copy(p.q, p.q[p.head:])
+		p.q, p.head = p.q[:n], 0
+	}
+}
+
+// idle reports whether the server owes nothing.
+func (p *pipeline) idle() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.owed == 0
+}
