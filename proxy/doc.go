@@ -31,15 +31,23 @@
 //     bounded: messages larger than Server.MaxBufferedBytes are streamed through
 //     in chunks. The session state (see state.go) follows the server's
 //     messages: ReadyForQuery gives the transaction status, Copy*Response the
-//     COPY modes. NotificationResponse, NoticeResponse and ParameterStatus flow
-//     to the client as they arrive, also while it is idle.
-//  5. Termination. A Terminate message, a client disconnect (io.EOF is not an
-//     error), a protocol violation (FATAL 08P01 to the client), a server FATAL or
-//     a lost upstream (FATAL 08006) closes both connections. A panic in the
-//     session is recovered, logged and reported as FATAL XX000; other sessions
-//     are not affected.
+//     COPY modes. The pipeline (pipeline.go) records every forwarded message
+//     that expects an answer and is advanced by the server's answers, following
+//     the protocol's rules (an extended-protocol error skips to the next Sync,
+//     Syncs during COPY IN are ignored), so the proxy always knows how many
+//     ReadyForQuery messages are still owed. NotificationResponse,
+//     NoticeResponse and ParameterStatus flow to the client as they arrive, also
+//     while it is idle.
+//  5. Termination. After a Terminate the proxy stops reading the client but
+//     still delivers the server's answers to everything pipelined before it,
+//     until the server closes. A client disconnect (io.EOF is not an error), a
+//     protocol violation (FATAL 08P01 to the client), a server FATAL or a lost
+//     upstream (FATAL 08006) closes both connections. A panic in the session is
+//     recovered, logged and reported as FATAL XX000; other sessions are not
+//     affected.
 //
 // Server.Shutdown stops accepting, closes idle sessions at once and busy ones
-// when they next become idle, telling each client FATAL 57P01, and closes the
-// rest when its context ends.
+// when they next become idle (nothing owed by the server, no transaction
+// open), telling each client FATAL 57P01; when its context ends it closes the
+// rest and cancels the statements they still had running upstream.
 package proxy
