@@ -27,9 +27,10 @@ func TestMain(m *testing.M) {
 
 // testProxy is a proxy.Server listening on a loopback port in front of cluster.
 type testProxy struct {
-	Srv  *proxy.Server
-	Addr string
-	Port int
+	Srv    *proxy.Server
+	Addr   string
+	Port   int
+	Served <-chan error // what Serve returned, once it has
 }
 
 // startProxy starts a proxy in front of the test cluster; opts may adjust the
@@ -49,15 +50,19 @@ func startProxy(t testing.TB, opts ...func(*proxy.Server)) *testProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(l) }()
+	served := make(chan error, 1)
+	stopped := make(chan struct{})
+	go func() {
+		served <- srv.Serve(l)
+		close(stopped)
+	}()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)
-		<-done
+		<-stopped
 	})
-	return &testProxy{Srv: srv, Addr: l.Addr().String(), Port: l.Addr().(*net.TCPAddr).Port}
+	return &testProxy{Srv: srv, Addr: l.Addr().String(), Port: l.Addr().(*net.TCPAddr).Port, Served: served}
 }
 
 // URL is a connection URL through the proxy. Empty user means the superuser,

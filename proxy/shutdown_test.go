@@ -11,36 +11,16 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
-	"github.com/pgmemo/pgmemo/internal/pgtest"
 	"github.com/pgmemo/pgmemo/proxy"
 	"github.com/pgmemo/pgmemo/wire"
 )
 
-// serveProxy starts a proxy like startProxy does, and also returns what Serve
+// serveProxy starts a proxy with startProxy and also returns what Serve
 // returned, for the shutdown tests.
 func serveProxy(t *testing.T, opts ...func(*proxy.Server)) (*testProxy, <-chan error) {
 	t.Helper()
-	c := pgtest.Need(t, cluster)
-	up, err := proxy.ParseUpstream(c.URL("", "", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &proxy.Server{Upstream: up, Logger: testLogger(t)}
-	for _, o := range opts {
-		o(srv)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	return &testProxy{Srv: srv, Addr: l.Addr().String(), Port: l.Addr().(*net.TCPAddr).Port}, served
+	p := startProxy(t, opts...)
+	return p, p.Served
 }
 
 // wantServeClosed waits for Serve to return ErrServerClosed.
