@@ -53,31 +53,19 @@ type psqlResult struct {
 }
 
 // runPsql runs psql against connURL with PGPASSWORD=password. A missing psql
-// skips the test, or fails it under CI=true.
+// skips the test, or fails it under CI=true (needTool).
 func runPsql(t testing.TB, connURL, password string, args ...string) psqlResult {
 	t.Helper()
-	c := pgtest.Need(t, cluster)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := c.Command(ctx, "psql", append([]string{"-X", "-w", "-At", "-v", "ON_ERROR_STOP=1", connURL}, args...)...)
-	if _, err := os.Stat(cmd.Path); err != nil {
-		if _, lerr := exec.LookPath("psql"); lerr != nil {
-			if pgtest.Required() {
-				t.Fatalf("psql is required under CI=true: %v", lerr)
-			}
-			t.Skipf("psql not available: %v", lerr)
-		}
-	}
+	cmd := exec.CommandContext(ctx, needTool(t, "psql"), append([]string{"-X", "-w", "-At", "-v", "ON_ERROR_STOP=1", connURL}, args...)...)
 	cmd.Env = append(os.Environ(), "PGPASSWORD="+password, "PGCONNECT_TIMEOUT=10", "LC_ALL=C", "PGAPPNAME=pgmemo-psql-test")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
-		if pgtest.Required() {
-			t.Fatalf("running psql: %v", err)
-		}
-		t.Skipf("cannot run psql: %v", err)
+		t.Fatalf("running psql: %v", err)
 	}
 	return psqlResult{Stdout: out.String(), Stderr: errb.String(), Err: err}
 }
