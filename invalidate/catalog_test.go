@@ -1,0 +1,409 @@
+package invalidate_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgmemo/pgmemo/internal/pgtest"
+	"github.com/pgmemo/pgmemo/invalidate"
+	"github.com/pgmemo/pgmemo/query"
+)
+
+var cluster *pgtest.Cluster
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m, &cluster, pgtest.Options{})) }
+
+const schemaSQL = `
+CREATE SCHEMA a; CREATE SCHEMA b;
+CREATE TABLE plain(id int);
+CREATE TABLE a.dup(id int); CREATE TABLE b.dup(id int);
+CREATE TABLE orders(id int, cust int); CREATE TABLE customers(id int);
+CREATE VIEW order_view AS SELECT o.id, c.id AS cid FROM orders o JOIN customers c ON c.id = o.cust;
+CREATE VIEW view_of_view AS SELECT * FROM order_view;
+CREATE TABLE meas(id int, d int) PARTITION BY RANGE (d);
+CREATE TABLE meas_1 PARTITION OF meas FOR VALUES FROM (0) TO (10);
+CREATE TABLE meas_2 PARTITION OF meas FOR VALUES FROM (10) TO (20) PARTITION BY RANGE (d);
+CREATE TABLE meas_2a PARTITION OF meas_2 FOR VALUES FROM (10) TO (15);
+CREATE TABLE parent(id int); CREATE TABLE child() INHERITS (parent); CREATE TABLE grandchild() INHERITS (child);
+CREATE TABLE shadowed(id int);
+CREATE UNLOGGED TABLE ulog(id int);
+CREATE VIEW ulog_view AS SELECT * FROM ulog;
+CREATE SEQUENCE seq;
+CREATE FUNCTION f_imm(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1';
+CREATE FUNCTION f_vol(int) RETURNS int VOLATILE LANGUAGE sql AS 'SELECT $1';
+CREATE FUNCTION f_stable(int) RETURNS int STABLE LANGUAGE sql AS 'SELECT $1';
+CREATE FUNCTION over(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1';
+CREATE FUNCTION over(text) RETURNS int VOLATILE LANGUAGE sql AS 'SELECT 1';
+CREATE FUNCTION b.only_b(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1';
+CREATE VIEW vol_view AS SELECT f_vol(id) FROM plain;
+CREATE VIEW stable_view AS SELECT f_stable(id) FROM plain;
+CREATE VIEW imm_view AS SELECT f_imm(id) FROM plain;
+CREATE VIEW random_view AS SELECT random() AS r FROM plain;
+CREATE VIEW now_view AS SELECT now() AS t FROM plain;
+CREATE MATERIALIZED VIEW mat AS SELECT * FROM plain;
+CREATE VIEW meas_view AS SELECT * FROM meas JOIN a.dup USING (id);
+`
+
+// setup creates a fresh database with schemaSQL and returns its name and a
+// superuser connection to it for the Catalog.
+func setup(t *testing.T, name string) (context.Context, *pgtest.Conn) {
+	t.Helper()
+	c := pgtest.Need(t, cluster)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	if err := c.CreateDatabase(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Exec(ctx, name, schemaSQL); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := c.Connect(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return ctx, conn
+}
+
+// oids looks names up with regclass on conn.
+func oids(t *testing.T, ctx context.Context, conn *pgconn.PgConn, names ...string) []uint32 {
+	t.Helper()
+	var out []uint32
+	for _, n := range names {
+		res := conn.ExecParams(ctx, "SELECT $1::text::regclass::oid", [][]byte{[]byte(n)}, nil, nil, nil).Read()
+		if res.Err != nil {
+			t.Fatalf("regclass %s: %v", n, res.Err)
+		}
+		v, _ := strconv.ParseUint(string(res.Rows[0][0]), 10, 32)
+		out = append(out, uint32(v))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func rel(schema, name string) query.Relation {
+	return query.Relation{Schema: schema, Name: name, Read: true}
+}
+
+func TestResolveRelations(t *testing.T) {
+	ctx, conn := setup(t, "invalidate_rel")
+
+	// Another client's temporary tables: one shadows a permanent table, one
+	// exists only there. The connection stays open for the whole test.
+	other, err := cluster.Connect(ctx, "invalidate_rel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(context.Background())
+	if _, err := other.Exec(ctx, "CREATE TEMP TABLE shadowed(id int); CREATE TEMP TABLE tonly(id int)").ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+
+	fdw := cluster.Exec(ctx, "invalidate_rel", `CREATE EXTENSION postgres_fdw;
+CREATE SERVER loop FOREIGN DATA WRAPPER postgres_fdw OPTIONS (dbname 'invalidate_rel');
+CREATE FOREIGN TABLE ft(id int) SERVER loop OPTIONS (table_name 'plain');`) == nil
+
+	tests := []struct {
+		name       string
+		searchPath string
+		rels       []query.Relation
+		oids       []string // regclass names, resolved with search_path public
+		reason     string   // "" means cacheable
+		foreign    bool
+	}{
+		{"plain", "public", []query.Relation{rel("", "plain")}, []string{"plain"}, "", false},
+		{"qualified a", "b", []query.Relation{rel("a", "dup")}, []string{"a.dup"}, "", false},
+		{"search_path a", "a, b", []query.Relation{rel("", "dup")}, []string{"a.dup"}, "", false},
+		{"search_path b", "b, a", []query.Relation{rel("", "dup")}, []string{"b.dup"}, "", false},
+		{"search_path miss", "public", []query.Relation{rel("", "dup")}, nil, "unknown_relation:dup", false},
+		{"two relations", "public", []query.Relation{rel("", "plain"), rel("a", "dup")}, []string{"plain", "a.dup"}, "", false},
+		{"view over join", "public", []query.Relation{rel("", "order_view")}, []string{"order_view", "orders", "customers"}, "", false},
+		{"view over view", "public", []query.Relation{rel("", "view_of_view")}, []string{"view_of_view", "order_view", "orders", "customers"}, "", false},
+		{"partitioned", "public", []query.Relation{rel("", "meas")}, []string{"meas", "meas_1", "meas_2", "meas_2a"}, "", false},
+		{"view over partitioned", "public", []query.Relation{rel("", "meas_view")}, []string{"meas_view", "meas", "meas_1", "meas_2", "meas_2a", "a.dup"}, "", false},
+		{"partitioned only", "public", []query.Relation{{Name: "meas", Read: true, Only: true}}, []string{"meas"}, "", false},
+		{"inheritance", "public", []query.Relation{rel("", "parent")}, []string{"parent", "child", "grandchild"}, "", false},
+		{"inheritance middle", "public", []query.Relation{rel("", "child")}, []string{"child", "grandchild"}, "", false},
+		{"materialized view", "public", []query.Relation{rel("", "mat")}, []string{"mat", "plain"}, "", false},
+		{"immutable function view", "public", []query.Relation{rel("", "imm_view")}, []string{"imm_view", "plain"}, "", false},
+		{"temp shadow", "public", []query.Relation{rel("", "shadowed")}, []string{"shadowed"}, "temp_relation:shadowed", false},
+		{"temp shadow qualified", "public", []query.Relation{rel("public", "shadowed")}, []string{"shadowed"}, "", false},
+		{"temp only", "public", []query.Relation{rel("", "tonly")}, nil, "temp_relation:tonly", false},
+		{"pg_temp qualified", "public", []query.Relation{rel("pg_temp", "plain")}, nil, "temp_relation:pg_temp.plain", false},
+		{"unlogged", "public", []query.Relation{rel("", "ulog")}, []string{"ulog"}, "unlogged_relation:ulog", false},
+		{"view over unlogged", "public", []query.Relation{rel("", "ulog_view")}, []string{"ulog_view", "ulog"}, "unlogged_relation:public.ulog", false},
+		{"sequence", "public", []query.Relation{rel("", "seq")}, []string{"seq"}, "sequence:seq", false},
+		{"foreign table", "public", []query.Relation{rel("", "ft")}, []string{"ft"}, "foreign_table:ft", true},
+		{"catalog", "public", []query.Relation{rel("", "pg_class")}, []string{"pg_class"}, "system_catalog:pg_class", false},
+		{"catalog qualified", "public", []query.Relation{rel("pg_catalog", "pg_class")}, []string{"pg_class"}, "system_catalog:pg_catalog.pg_class", false},
+		{"information_schema", "public", []query.Relation{rel("information_schema", "tables")}, nil, "system_catalog:information_schema.tables", false},
+		{"unknown", "public", []query.Relation{rel("", "nope")}, nil, "unknown_relation:nope", false},
+		{"unknown second", "public", []query.Relation{rel("", "plain"), rel("", "nope")}, []string{"plain"}, "unknown_relation:nope", false},
+		{"volatile view", "public", []query.Relation{rel("", "vol_view")}, []string{"vol_view", "plain"}, "volatile_function:f_vol", false},
+		{"stable view", "public", []query.Relation{rel("", "stable_view")}, []string{"stable_view", "plain"}, "stable_function:f_stable", false},
+		{"builtin volatile view", "public", []query.Relation{rel("", "random_view")}, []string{"random_view", "plain"}, "volatile_function:random", false},
+		{"time view", "public", []query.Relation{rel("", "now_view")}, []string{"now_view", "plain"}, "time_function:now", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.foreign && !fdw {
+				t.Skip("postgres_fdw is not available")
+			}
+			cat := &invalidate.Catalog{Conn: conn.PgConn}
+			res, err := cat.ResolveRelations(ctx, tt.searchPath, tt.rels)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Cacheable != (tt.reason == "") || res.Reason != tt.reason {
+				t.Errorf("Cacheable %v Reason %q, want reason %q", res.Cacheable, res.Reason, tt.reason)
+			}
+			var want []uint32
+			if tt.oids != nil {
+				want = oids(t, ctx, conn.PgConn, tt.oids...)
+			}
+			// information_schema.tables is a view over catalogs: only check
+			// that the view itself is listed.
+			if tt.name == "information_schema" {
+				if len(res.OIDs) == 0 {
+					t.Errorf("OIDs empty")
+				}
+				return
+			}
+			if !slices.Equal(res.OIDs, want) {
+				t.Errorf("OIDs %v, want %v (%v)", res.OIDs, want, tt.oids)
+			}
+			if len(res.Relations) != len(tt.rels) {
+				t.Fatalf("Relations %d, want %d", len(res.Relations), len(tt.rels))
+			}
+		})
+	}
+}
+
+func TestResolvedDetails(t *testing.T) {
+	ctx, conn := setup(t, "invalidate_details")
+	cat := &invalidate.Catalog{Conn: conn.PgConn}
+	res, err := cat.ResolveRelations(ctx, "b, a", []query.Relation{rel("", "dup"), rel("", "ulog"), rel("", "meas"), rel("", "seq"), rel("", "nope")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]string, len(res.Relations))
+	for i, r := range res.Relations {
+		got[i] = r.Schema + "." + r.Name + " " + string(rune(r.Kind)) + string(rune(r.Persistence)) + " " + strconv.FormatBool(r.Found)
+	}
+	// ulog, meas, seq live in public, which is not on the path.
+	want := []string{"b.dup rp true", ". \x00\x00 false", ". \x00\x00 false", ". \x00\x00 false", ". \x00\x00 false"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	res, err = cat.ResolveRelations(ctx, "public", []query.Relation{rel("", "ulog"), rel("", "meas"), rel("", "seq")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = got[:0]
+	for _, r := range res.Relations {
+		got = append(got, r.Schema+"."+r.Name+" "+string(rune(r.Kind))+string(rune(r.Persistence)))
+	}
+	want = []string{"public.ulog ru", "public.meas pp", "public.seq Sp"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if res.Relations[0].OID == 0 || res.Relations[0].OID != oids(t, ctx, conn.PgConn, "ulog")[0] {
+		t.Errorf("ulog OID %d", res.Relations[0].OID)
+	}
+}
+
+func TestFunctionVolatility(t *testing.T) {
+	ctx, conn := setup(t, "invalidate_func")
+	cat := &invalidate.Catalog{Conn: conn.PgConn}
+	tests := []struct {
+		searchPath string
+		fn         query.Function
+		found      bool
+		class      byte
+		builtin    bool
+		reason     string
+	}{
+		{"public", query.Function{Name: "f_imm", Args: 1}, true, invalidate.Immutable, false, ""},
+		{"public", query.Function{Name: "f_vol", Args: 1}, true, invalidate.Volatile, false, "volatile_function:f_vol"},
+		{"public", query.Function{Name: "f_stable", Args: 1}, true, invalidate.Stable, false, "stable_function:f_stable"},
+		{"public", query.Function{Schema: "public", Name: "f_imm", Args: 1}, true, invalidate.Immutable, false, ""},
+		{"public", query.Function{Name: "lower", Args: 1}, true, invalidate.Immutable, true, ""},
+		{"public", query.Function{Schema: "pg_catalog", Name: "lower", Args: 1}, true, invalidate.Immutable, true, ""},
+		{"public", query.Function{Name: "to_char", Args: 2}, true, invalidate.Stable, true, ""},
+		{"public", query.Function{Name: "random", Args: 0}, true, invalidate.Volatile, true, "volatile_function:random"},
+		{"public", query.Function{Name: "over", Args: 1}, true, invalidate.Volatile, false, "volatile_function:over"},
+		{"public", query.Function{Name: "f_imm", Args: 2}, false, 0, false, "unknown_function:f_imm"},
+		{"public", query.Function{Name: "nope", Args: 0}, false, 0, false, "unknown_function:nope"},
+		{"public", query.Function{Name: "only_b", Args: 1}, false, 0, false, "unknown_function:only_b"},
+		{"b", query.Function{Name: "only_b", Args: 1}, true, invalidate.Immutable, false, ""},
+		{"public", query.Function{Schema: "b", Name: "only_b", Args: 1}, true, invalidate.Immutable, false, ""},
+		{"public", query.Function{Name: "concat", Args: 3}, true, invalidate.Stable, true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.searchPath+"/"+tt.fn.String(), func(t *testing.T) {
+			v, err := cat.FunctionVolatility(ctx, tt.searchPath, tt.fn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Found != tt.found || v.Class != tt.class || v.Builtin != tt.builtin || v.Reason != tt.reason || v.Cacheable != (tt.reason == "") {
+				t.Errorf("got %+v, want found %v class %q builtin %v reason %q", v, tt.found, tt.class, tt.builtin, tt.reason)
+			}
+		})
+	}
+}
+
+func TestCache(t *testing.T) {
+	ctx, conn := setup(t, "invalidate_cache")
+	cat := &invalidate.Catalog{Conn: conn.PgConn, Size: 2}
+	rels := []query.Relation{rel("", "plain")}
+	first, err := cat.ResolveRelations(ctx, "public", rels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Drop the table behind the cache's back: the cached answer is served
+	// until Forget.
+	if err := cluster.Exec(ctx, "invalidate_cache", "DROP VIEW vol_view, stable_view, imm_view, random_view, now_view; DROP MATERIALIZED VIEW mat; DROP TABLE plain"); err != nil {
+		t.Fatal(err)
+	}
+	second, err := cat.ResolveRelations(ctx, "public", rels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !second.Cacheable || !slices.Equal(first.OIDs, second.OIDs) {
+		t.Errorf("second call: %+v, want the cached %+v", second, first)
+	}
+	if s := cat.Stats(); s.Hits != 1 || s.Misses != 1 || s.Resolutions != 1 {
+		t.Errorf("stats %+v", s)
+	}
+	// A different search_path is a different key.
+	if _, err := cat.ResolveRelations(ctx, "a, public", rels); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cat.FunctionVolatility(ctx, "public", query.Function{Name: "f_imm", Args: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cat.FunctionVolatility(ctx, "public", query.Function{Name: "f_imm", Args: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if s := cat.Stats(); s.Hits != 2 || s.Misses != 3 || s.Resolutions != 2 || s.Functions != 1 {
+		t.Errorf("stats %+v", s)
+	}
+	cat.Forget()
+	if s := cat.Stats(); s.Resolutions != 0 || s.Functions != 0 {
+		t.Errorf("after Forget: %+v", s)
+	}
+	third, err := cat.ResolveRelations(ctx, "public", rels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third.Cacheable || third.Reason != "unknown_relation:plain" || len(third.OIDs) != 0 {
+		t.Errorf("after Forget: %+v", third)
+	}
+	// Size bounds the LRU.
+	for _, p := range []string{"a", "b", "a, b"} {
+		if _, err := cat.ResolveRelations(ctx, p, rels); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := cat.Stats(); s.Resolutions != 2 {
+		t.Errorf("Size 2 holds %d", s.Resolutions)
+	}
+}
+
+func TestConnect(t *testing.T) {
+	ctx, _ := setup(t, "invalidate_connect")
+	var conns []*pgconn.PgConn
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close(context.Background())
+		}
+	})
+	cat := &invalidate.Catalog{Connect: func(ctx context.Context) (*pgconn.PgConn, error) {
+		c, err := cluster.Connect(ctx, "invalidate_connect")
+		if err != nil {
+			return nil, err
+		}
+		conns = append(conns, c.PgConn)
+		return c.PgConn, nil
+	}}
+	if _, err := cat.ResolveRelations(ctx, "public", []query.Relation{rel("", "plain")}); err != nil {
+		t.Fatal(err)
+	}
+	// A closed connection is replaced.
+	cat.Conn.Close(ctx)
+	cat.Forget()
+	res, err := cat.ResolveRelations(ctx, "public", []query.Relation{rel("", "plain")})
+	if err != nil || !res.Cacheable || len(conns) != 2 {
+		t.Fatalf("after close: %+v, %v, %d connections", res, err, len(conns))
+	}
+	// A server error leaves the connection usable and is an *Error.
+	_, err = cat.ResolveRelations(ctx, `"unterminated`, []query.Relation{rel("", "plain")})
+	var e *invalidate.Error
+	var pe *pgconn.PgError
+	if !errors.As(err, &e) || e.Op != "set_config" || !errors.As(err, &pe) {
+		t.Fatalf("err = %v, want *invalidate.Error wrapping a *pgconn.PgError", err)
+	}
+	if _, err := cat.ResolveRelations(ctx, "public", []query.Relation{rel("", "orders")}); err != nil {
+		t.Fatalf("after an error: %v", err)
+	}
+}
+
+func TestNoConnection(t *testing.T) {
+	var cat invalidate.Catalog
+	_, err := cat.ResolveRelations(context.Background(), "public", []query.Relation{rel("", "t")})
+	if !errors.Is(err, invalidate.ErrNoConnection) {
+		t.Errorf("ResolveRelations: %v", err)
+	}
+	_, err = cat.FunctionVolatility(context.Background(), "public", query.Function{Name: "f"})
+	if !errors.Is(err, invalidate.ErrNoConnection) {
+		t.Errorf("FunctionVolatility: %v", err)
+	}
+	boom := errors.New("boom")
+	cat.Connect = func(context.Context) (*pgconn.PgConn, error) { return nil, boom }
+	_, err = cat.ResolveRelations(context.Background(), "public", nil)
+	var e *invalidate.Error
+	if !errors.Is(err, boom) || !errors.As(err, &e) || e.Op != "connect" {
+		t.Errorf("connect error: %v", err)
+	}
+}
+
+func TestConcurrent(t *testing.T) {
+	ctx, conn := setup(t, "invalidate_concurrent")
+	cat := &invalidate.Catalog{Conn: conn.PgConn, Size: 3}
+	paths := []string{"public", "a, public", "b, public", "a, b, public"}
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			for i := range 20 {
+				p := paths[(g+i)%len(paths)]
+				res, err := cat.ResolveRelations(ctx, p, []query.Relation{rel("", "order_view"), rel("", "dup")})
+				if err == nil && len(res.OIDs) < 3 {
+					err = errors.New("short resolution for " + p)
+				}
+				if err == nil {
+					_, err = cat.FunctionVolatility(ctx, p, query.Function{Name: "f_imm", Args: 1})
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				if i%7 == 0 {
+					cat.Forget()
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -1,0 +1,103 @@
+package invalidate
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/pgmemo/pgmemo/query"
+)
+
+// Function volatility classes (pg_proc.provolatile).
+const (
+	Immutable = 'i'
+	Stable    = 's'
+	Volatile  = 'v'
+)
+
+// Volatility is what pg_proc says about a function name.
+type Volatility struct {
+	// Function is the name as the statement gave it.
+	Function query.Function
+	// Found is false when no function of that name, visible with the
+	// search_path (or in the given schema), takes Function.Args arguments.
+	Found bool
+	// Class is the most volatile of the matching candidates (overloads):
+	// Immutable, Stable or Volatile; 0 when not found.
+	Class byte
+	// Builtin is true when every matching candidate is in pg_catalog.
+	Builtin bool
+	// Cacheable is true for an IMMUTABLE function and for a builtin STABLE
+	// one (the query package judges those by name); Reason says why not.
+	Cacheable bool
+	Reason    string
+}
+
+// candidatesSQL lists the functions (not procedures) named $1 in schema $2,
+// or in the search_path (with pg_catalog) when $2 is empty, that accept $3
+// arguments, counting defaults and VARIADIC.
+const candidatesSQL = `SELECT p.provolatile, n.nspname = 'pg_catalog'
+FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+WHERE p.proname = $1::text AND p.prokind <> 'p'
+  AND CASE WHEN $2::text = '' THEN n.nspname = ANY (pg_catalog.current_schemas(true)) ELSE n.nspname = $2::text END
+  AND ($3::int BETWEEN p.pronargs - p.pronargdefaults AND p.pronargs
+       OR (p.provariadic <> 0 AND $3::int >= p.pronargs - 1))`
+
+// FunctionVolatility looks fn up in pg_proc as a session whose search_path is
+// searchPath would. When the name is overloaded, any VOLATILE candidate
+// taking fn.Args arguments makes it Volatile. Answers are cached.
+func (c *Catalog) FunctionVolatility(ctx context.Context, searchPath string, fn query.Function) (Volatility, error) {
+	key := searchPath + "\x00" + fn.Schema + "\x01" + fn.Name + "\x02" + strconv.Itoa(fn.Args)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.init()
+	if v, ok := c.funcs.Get(key); ok {
+		c.hits++
+		return v, nil
+	}
+	c.misses++
+	v := Volatility{Function: fn}
+	err := c.tx(ctx, searchPath, func(s *session) error {
+		rows, err := s.query("function_volatility", candidatesSQL, fn.Name, fn.Schema, strconv.Itoa(fn.Args))
+		if err != nil {
+			return err
+		}
+		v.Builtin = len(rows) > 0
+		for _, row := range rows {
+			v.Found = true
+			if k := byteOf(row[0]); rank(k) > rank(v.Class) {
+				v.Class = k
+			}
+			if string(row[1]) != "t" {
+				v.Builtin = false
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Volatility{}, err
+	}
+	switch {
+	case !v.Found:
+		v.Reason = ReasonUnknownFunction + fn.Name
+	case v.Class == Volatile:
+		v.Reason = ReasonVolatileFunction + fn.Name
+	case v.Class == Stable && !v.Builtin:
+		v.Reason = ReasonStableFunction + fn.Name
+	default:
+		v.Cacheable = true
+	}
+	c.funcs.Add(key, v)
+	return v, nil
+}
+
+func rank(k byte) int {
+	switch k {
+	case Immutable:
+		return 1
+	case Stable:
+		return 2
+	case Volatile:
+		return 3
+	}
+	return 0
+}

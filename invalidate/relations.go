@@ -1,0 +1,305 @@
+package invalidate
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/pgmemo/pgmemo/query"
+)
+
+// Reasons a resolution is not cacheable. Each prefixes a relation or function
+// name: "unknown_relation:orders".
+const (
+	// ReasonUnknownRelation: the name resolves to no relation.
+	ReasonUnknownRelation = "unknown_relation:"
+	// ReasonTempRelation: the relation is temporary (or qualified with
+	// pg_temp, or created as temporary by the statement), or a temporary relation
+	// of the same name exists in some session and could shadow it in the
+	// client's session, which the service connection cannot see.
+	ReasonTempRelation = "temp_relation:"
+	// ReasonUnloggedRelation: the relation is unlogged, so its changes are
+	// not in the WAL.
+	ReasonUnloggedRelation = "unlogged_relation:"
+	// ReasonForeignTable: the rows live on another server.
+	ReasonForeignTable = "foreign_table:"
+	// ReasonSequence: a sequence changes without a write the proxy could see.
+	ReasonSequence = "sequence:"
+	// ReasonSystemCatalog: a relation of pg_catalog, information_schema or
+	// pg_toast, changed by DDL.
+	ReasonSystemCatalog = "system_catalog:"
+	// ReasonVolatileFunction: a view's definition, or the statement, calls a
+	// VOLATILE function. For views, user functions are found through
+	// pg_depend; builtins, which pg_depend does not record, by running
+	// query.Analyze on pg_get_viewdef, whose other reasons (time_function:,
+	// session_function:, system_catalog:...) are reported as they come.
+	ReasonVolatileFunction = "volatile_function:"
+	// ReasonStableFunction: a view's definition, or the statement, calls a
+	// user-defined STABLE function.
+	ReasonStableFunction = "stable_function:"
+	// ReasonUnknownFunction: no function of that name takes that many
+	// arguments.
+	ReasonUnknownFunction = "unknown_function:"
+)
+
+// Relation kinds (pg_class.relkind) and persistences (relpersistence).
+const (
+	KindTable            = 'r'
+	KindPartitionedTable = 'p'
+	KindView             = 'v'
+	KindMaterializedView = 'm'
+	KindForeignTable     = 'f'
+	KindSequence         = 'S'
+
+	PersistencePermanent = 'p'
+	PersistenceUnlogged  = 'u'
+	PersistenceTemporary = 't'
+)
+
+// Resolved is one relation found in the catalog.
+type Resolved struct {
+	// Relation is the name as the statement gave it.
+	Relation query.Relation
+	// Found is false when the name resolves to nothing; the other fields
+	// are then zero.
+	Found       bool
+	OID         uint32
+	Schema      string
+	Name        string
+	Kind        byte // pg_class.relkind
+	Persistence byte // pg_class.relpersistence
+}
+
+// Resolution is what ResolveRelations found. It is shared with the cache:
+// callers must not modify its slices.
+type Resolution struct {
+	// Relations holds one entry per relation asked about, in order.
+	Relations []Resolved
+	// OIDs lists, sorted and without duplicates, every relation whose
+	// change must invalidate the result: the relations themselves, the base
+	// relations of views (recursively) and every descendant of partitioned
+	// tables and inheritance parents (unless the statement used ONLY).
+	OIDs []uint32
+	// Cacheable is false when the result must not be cached; Reason then
+	// says why (the first problem found, see the Reason constants).
+	Cacheable bool
+	Reason    string
+}
+
+// ResolveRelations resolves rels as a session whose search_path is searchPath
+// would, and expands them to every relation whose change must invalidate a
+// result read from them. Answers are cached by (searchPath, rels).
+func (c *Catalog) ResolveRelations(ctx context.Context, searchPath string, rels []query.Relation) (Resolution, error) {
+	key := relationsKey(searchPath, rels)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.init()
+	if r, ok := c.rels.Get(key); ok {
+		c.hits++
+		return r, nil
+	}
+	c.misses++
+	var res Resolution
+	err := c.tx(ctx, searchPath, func(s *session) error {
+		var err error
+		res, err = resolve(s, rels)
+		return err
+	})
+	if err != nil {
+		return Resolution{}, err
+	}
+	c.rels.Add(key, res)
+	return res, nil
+}
+
+func relationsKey(searchPath string, rels []query.Relation) string {
+	var b strings.Builder
+	b.WriteString(searchPath)
+	for _, r := range rels {
+		b.WriteByte(0)
+		b.WriteString(r.Schema)
+		b.WriteByte(1)
+		b.WriteString(r.Name)
+		if r.Only {
+			b.WriteByte(2)
+		}
+		if r.Temp {
+			b.WriteByte(3)
+		}
+	}
+	return b.String()
+}
+
+const lookupSQL = `SELECT c.oid, n.nspname, c.relname, c.relkind, c.relpersistence
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid = pg_catalog.to_regclass($1::text)`
+
+const tempShadowSQL = `SELECT EXISTS (SELECT 1
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname LIKE 'pg\_temp\_%' AND c.relname = $1::text)`
+
+// expandSQL walks from a relation to the relations its view rules read
+// (pg_rewrite -> pg_depend) and to its inheritance children and partitions
+// (pg_inherits), recursively. $2 = true stops at the root's children (ONLY).
+const expandSQL = `WITH RECURSIVE deps(oid, root) AS (
+  SELECT $1::oid, true
+  UNION
+  SELECT x.oid, false FROM deps CROSS JOIN LATERAL (
+    SELECT d.refobjid AS oid
+    FROM pg_catalog.pg_rewrite rw
+    JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = rw.oid
+    WHERE rw.ev_class = deps.oid AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> deps.oid
+    UNION ALL
+    SELECT i.inhrelid FROM pg_catalog.pg_inherits i
+    WHERE i.inhparent = deps.oid AND NOT (deps.root AND $2::bool)
+  ) x
+)
+SELECT DISTINCT c.oid, n.nspname, c.relname, c.relkind, c.relpersistence
+FROM deps JOIN pg_catalog.pg_class c ON c.oid = deps.oid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind NOT IN ('i', 'I', 'c', 't') AND c.oid <> $1::oid
+ORDER BY 1`
+
+// viewSQL returns a view's definition and the first non-immutable function
+// its rule depends on (pinned builtins have no pg_depend rows: the
+// definition is analyzed for those).
+const viewSQL = `SELECT pg_catalog.pg_get_viewdef($1::oid), p.proname, p.provolatile
+FROM (SELECT 1) one LEFT JOIN LATERAL (
+  SELECT p.proname, p.provolatile
+  FROM pg_catalog.pg_rewrite rw
+  JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = rw.oid
+  JOIN pg_catalog.pg_proc p ON d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND p.oid = d.refobjid
+  WHERE rw.ev_class = $1::oid AND p.provolatile <> 'i'
+  ORDER BY p.provolatile DESC, p.proname
+  LIMIT 1) p ON true`
+
+func tempSchema(s string) bool {
+	return s == "pg_temp" || strings.HasPrefix(s, "pg_temp_") || strings.HasPrefix(s, "pg_toast_temp_")
+}
+
+func resolve(s *session, rels []query.Relation) (Resolution, error) {
+	res := Resolution{Relations: make([]Resolved, 0, len(rels)), Cacheable: true}
+	fail := func(reason string) {
+		if res.Cacheable {
+			res.Cacheable, res.Reason = false, reason
+		}
+	}
+	seen := map[uint32]bool{}
+	for _, rel := range rels {
+		r := Resolved{Relation: rel}
+		name := rel.String()
+		if tempSchema(rel.Schema) || rel.Temp {
+			res.Relations = append(res.Relations, r)
+			fail(ReasonTempRelation + name)
+			continue
+		}
+		if rel.Schema == "" {
+			rows, err := s.query("resolve_relation", tempShadowSQL, rel.Name)
+			if err != nil {
+				return Resolution{}, err
+			}
+			if len(rows) == 1 && string(rows[0][0]) == "t" {
+				fail(ReasonTempRelation + name)
+			}
+		}
+		qname := quoteIdent(rel.Name)
+		if rel.Schema != "" {
+			qname = quoteIdent(rel.Schema) + "." + qname
+		}
+		rows, err := s.query("resolve_relation", lookupSQL, qname)
+		if err != nil {
+			return Resolution{}, err
+		}
+		if len(rows) == 0 {
+			res.Relations = append(res.Relations, r)
+			fail(ReasonUnknownRelation + name)
+			continue
+		}
+		r.Found = true
+		r.OID, r.Schema, r.Name, r.Kind, r.Persistence = parseOID(rows[0][0]), string(rows[0][1]), string(rows[0][2]), byteOf(rows[0][3]), byteOf(rows[0][4])
+		res.Relations = append(res.Relations, r)
+		if reason := relationReason(r, name); reason != "" {
+			fail(reason)
+		}
+		if !seen[r.OID] {
+			seen[r.OID] = true
+			if r.Kind == KindView {
+				if err := checkView(s, r.OID, fail); err != nil {
+					return Resolution{}, err
+				}
+			}
+		}
+		only := "false"
+		if rel.Only {
+			only = "true"
+		}
+		rows, err = s.query("expand_relation", expandSQL, strconv.FormatUint(uint64(r.OID), 10), only)
+		if err != nil {
+			return Resolution{}, err
+		}
+		for _, row := range rows {
+			d := Resolved{Found: true, OID: parseOID(row[0]), Schema: string(row[1]), Name: string(row[2]), Kind: byteOf(row[3]), Persistence: byteOf(row[4])}
+			if seen[d.OID] {
+				continue
+			}
+			seen[d.OID] = true
+			if reason := relationReason(d, d.Schema+"."+d.Name); reason != "" {
+				fail(reason)
+			}
+			if d.Kind == KindView {
+				if err := checkView(s, d.OID, fail); err != nil {
+					return Resolution{}, err
+				}
+			}
+		}
+	}
+	res.OIDs = make([]uint32, 0, len(seen))
+	for oid := range seen {
+		res.OIDs = append(res.OIDs, oid)
+	}
+	slices.Sort(res.OIDs)
+	return res, nil
+}
+
+// relationReason says why results read from r must not be cached, "" if
+// nothing does; name is how to report it.
+func relationReason(r Resolved, name string) string {
+	switch {
+	case r.Persistence == PersistenceTemporary || tempSchema(r.Schema):
+		return ReasonTempRelation + name
+	case r.Schema == "pg_catalog" || r.Schema == "information_schema" || r.Schema == "pg_toast":
+		return ReasonSystemCatalog + name
+	case r.Persistence == PersistenceUnlogged:
+		return ReasonUnloggedRelation + name
+	case r.Kind == KindForeignTable:
+		return ReasonForeignTable + name
+	case r.Kind == KindSequence:
+		return ReasonSequence + name
+	}
+	return ""
+}
+
+// checkView reports, through fail, a view whose definition calls a volatile
+// or user STABLE function, or anything else the query package would not
+// cache (now(), current_user...).
+func checkView(s *session, oid uint32, fail func(string)) error {
+	rows, err := s.query("view_functions", viewSQL, strconv.FormatUint(uint64(oid), 10))
+	if err != nil {
+		return err
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	row := rows[0]
+	switch byteOf(row[2]) {
+	case 'v':
+		fail(ReasonVolatileFunction + string(row[1]))
+	case 's':
+		fail(ReasonStableFunction + string(row[1]))
+	}
+	if a := query.Analyze(string(row[0])); !a.Cacheable && a.Reason != query.ReasonNoCacheHint {
+		fail(a.Reason)
+	}
+	return nil
+}
