@@ -185,7 +185,7 @@ func TestBadInput(t *testing.T) {
 				requireClosed(t, conn)
 			}
 			if tc.protoErr {
-				eventually(t, 5*time.Second, func() error {
+				pgtest.Eventually(t, 5*time.Second, func() error {
 					if got := p.Srv.Stats().ProtocolErrors; got != before.ProtocolErrors+1 {
 						return fmt.Errorf("ProtocolErrors = %d, want %d", got, before.ProtocolErrors+1)
 					}

@@ -165,7 +165,7 @@ func TestCancelSleepingQuery(t *testing.T) {
 // connection, which may be after the client saw the query fail).
 func wantCancels(t testing.TB, p *testProxy, forwarded, unknown uint64) {
 	t.Helper()
-	eventually(t, 5*time.Second, func() error {
+	pgtest.Eventually(t, 5*time.Second, func() error {
 		if st := p.Srv.Stats(); st.CancelsForwarded != forwarded || st.CancelsUnknown != unknown {
 			return fmt.Errorf("stats %+v, want %d forwarded and %d unknown cancels", st, forwarded, unknown)
 		}

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/pgmemo/pgmemo/internal/pgtest"
 	"reflect"
 	"strings"
 	"testing"
@@ -587,7 +588,7 @@ func TestPgxCancel(t *testing.T) {
 						t.Fatal("the connection was closed although the query was cancelled with a CancelRequest")
 					}
 					if ep.Name == "proxy" {
-						eventually(t, 5*time.Second, func() error {
+						pgtest.Eventually(t, 5*time.Second, func() error {
 							if got := p.Srv.Stats().CancelsForwarded; got <= before {
 								return fmt.Errorf("cancels forwarded: %d", got)
 							}
@@ -607,7 +608,7 @@ func TestPgxCancel(t *testing.T) {
 				}
 				if ep.Name == "proxy" {
 					// A closed client connection took its upstream with it.
-					eventually(t, 5*time.Second, func() error {
+					pgtest.Eventually(t, 5*time.Second, func() error {
 						if st := p.Srv.Stats(); st.ClientConnections != 1 || st.UpstreamConnections != 1 {
 							return fmt.Errorf("%d client and %d upstream connections, want 1 and 1", st.ClientConnections, st.UpstreamConnections)
 						}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/pgmemo/pgmemo/internal/pgtest"
 	"io"
 	"net"
 	"os"
@@ -107,7 +108,7 @@ func checkStartupAnswer(t *testing.T, input, out []byte) {
 // with pgx and runs a query.
 func checkProxyHealthy(t testing.TB, p *testProxy) {
 	t.Helper()
-	eventually(t, 15*time.Second, func() error {
+	pgtest.Eventually(t, 15*time.Second, func() error {
 		if st := p.Srv.Stats(); st.ClientConnections != 0 || st.UpstreamConnections != 0 {
 			return fmt.Errorf("sessions left after the fuzz inputs: %+v", st)
 		}

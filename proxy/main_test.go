@@ -107,22 +107,3 @@ func sanitize(s string) string {
 		return '_'
 	}, s)
 }
-
-// eventually retries f until it returns nil or timeout passes, then fails with
-// f's last error. Use it for asynchronous effects; never a bare sleep.
-func eventually(t testing.TB, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	delay := time.Millisecond
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not true after %v: %v", timeout, err)
-		}
-		time.Sleep(delay)
-		delay = min(2*delay, 50*time.Millisecond)
-	}
-}

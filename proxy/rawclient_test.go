@@ -204,7 +204,7 @@ func waitClosed(conn net.Conn) error {
 func backendPID(t testing.TB, appName string) uint32 {
 	t.Helper()
 	var pid uint32
-	eventually(t, 10*time.Second, func() error {
+	pgtest.Eventually(t, 10*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		conn, err := cluster.Connect(ctx, "postgres")
@@ -255,7 +255,7 @@ func activityRows(ctx context.Context, appName string) ([][]string, error) {
 // waitActive waits until the backend of appName runs a query that sleeps.
 func waitActive(t testing.TB, appName string) {
 	t.Helper()
-	eventually(t, 10*time.Second, func() error {
+	pgtest.Eventually(t, 10*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		rows, err := activityRows(ctx, appName)
@@ -272,7 +272,7 @@ func waitActive(t testing.TB, appName string) {
 // waitGone waits until no backend has the given application_name.
 func waitGone(t testing.TB, appName string) {
 	t.Helper()
-	eventually(t, 10*time.Second, func() error {
+	pgtest.Eventually(t, 10*time.Second, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		rows, err := activityRows(ctx, appName)
@@ -289,7 +289,7 @@ func waitGone(t testing.TB, appName string) {
 // waitSessions waits until the proxy has n client and n upstream connections.
 func waitSessions(t testing.TB, p *testProxy, n int64) {
 	t.Helper()
-	eventually(t, 10*time.Second, func() error {
+	pgtest.Eventually(t, 10*time.Second, func() error {
 		if st := p.Srv.Stats(); st.ClientConnections != n || st.UpstreamConnections != n {
 			return fmt.Errorf("stats %+v, want %d client and upstream connections", st, n)
 		}

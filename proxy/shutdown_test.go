@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/pgmemo/pgmemo/internal/pgtest"
 	"net"
 	"os"
 	"testing"
@@ -181,7 +182,7 @@ func TestShutdownLetsBusySessionsFinish(t *testing.T) {
 			shutdown := make(chan error, 1)
 			go func() { shutdown <- p.Srv.Shutdown(ctx) }()
 			// Draining has begun once the listener is closed.
-			eventually(t, 5*time.Second, func() error {
+			pgtest.Eventually(t, 5*time.Second, func() error {
 				c, err := net.Dial("tcp", p.Addr)
 				if err == nil {
 					c.Close()
@@ -326,7 +327,7 @@ func TestShutdownDuringNegotiation(t *testing.T) {
 	if _, err := gss.Read(b[:]); err != nil || b[0] != 'N' {
 		t.Fatalf("GSSENCRequest answer %q, %v", b[0], err)
 	}
-	eventually(t, 5*time.Second, func() error {
+	pgtest.Eventually(t, 5*time.Second, func() error {
 		if n := p.Srv.Stats().ClientConnections; n != 3 {
 			return fmt.Errorf("%d client connections, want 3", n)
 		}

@@ -101,7 +101,7 @@ func TestMemoryBoundedWhileStreaming(t *testing.T) {
 		// server (bounded buffers) so the backend blocks writing; a proxy that
 		// buffered the result would let the query finish.
 		ctx := context.Background()
-		eventually(t, 30*time.Second, func() error {
+		pgtest.Eventually(t, 30*time.Second, func() error {
 			conn, err := cluster.Connect(ctx, "postgres")
 			if err != nil {
 				return err
@@ -331,23 +331,5 @@ func (c *rawClient) drain(t *testing.T) (rows, bytes int) {
 			}
 			return rows, bytes
 		}
-	}
-}
-
-// eventually retries f until it returns nil or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	delay := 5 * time.Millisecond
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not true after %v: %v", timeout, err)
-		}
-		time.Sleep(delay)
-		delay = min(2*delay, 100*time.Millisecond)
 	}
 }

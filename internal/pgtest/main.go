@@ -44,3 +44,22 @@ func Need(t testing.TB, c *Cluster) *Cluster {
 	}
 	return c
 }
+
+// Eventually retries f until it returns nil or timeout passes, then fails the
+// test with f's last error. Use it for asynchronous effects; never a bare sleep.
+func Eventually(t testing.TB, timeout time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	delay := time.Millisecond
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not true after %v: %v", timeout, err)
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, 50*time.Millisecond)
+	}
+}
