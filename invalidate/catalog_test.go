@@ -407,3 +407,32 @@ func TestConcurrent(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteEffects(t *testing.T) {
+	ctx, conn := setup(t, "invalidate_effects")
+	if err := cluster.Exec(ctx, "invalidate_effects", `
+CREATE TABLE trig(id int); CREATE TABLE audit(id int);
+CREATE FUNCTION audit_fn() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN INSERT INTO audit VALUES (NEW.id); RETURN NEW; END';
+CREATE TRIGGER t AFTER INSERT ON trig FOR EACH ROW EXECUTE FUNCTION audit_fn();
+CREATE TABLE par(id int PRIMARY KEY); CREATE TABLE kid(id int REFERENCES par ON DELETE CASCADE);
+CREATE TABLE par2(id int PRIMARY KEY); CREATE TABLE kid2(id int REFERENCES par2);
+CREATE TABLE ruled(id int); CREATE RULE r AS ON INSERT TO ruled DO ALSO INSERT INTO audit VALUES (NEW.id);`); err != nil {
+		t.Fatal(err)
+	}
+	cat := &invalidate.Catalog{Conn: conn.PgConn}
+	for _, tt := range []struct {
+		rel  string
+		want bool
+	}{
+		{"plain", false}, {"trig", true}, {"par", true}, {"kid", false}, {"par2", false}, {"kid2", false},
+		{"ruled", true}, {"order_view", false}, {"meas", false},
+	} {
+		res, err := cat.ResolveRelations(ctx, "public", []query.Relation{{Name: tt.rel, Write: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Effects != tt.want {
+			t.Errorf("%s: Effects = %v, want %v", tt.rel, res.Effects, tt.want)
+		}
+	}
+}

@@ -85,6 +85,12 @@ type Resolution struct {
 	// says why (the first problem found, see the Reason constants).
 	Cacheable bool
 	Reason    string
+	// Effects reports that writing one of the OIDs may write relations the
+	// statement does not name: a user trigger, a rule other than a view's,
+	// or a foreign key referencing it with ON DELETE/UPDATE CASCADE, SET
+	// NULL or SET DEFAULT. A proxy that invalidates by statement cannot
+	// tell what such a write changed.
+	Effects bool
 }
 
 // ResolveRelations resolves rels as a session whose search_path is searchPath
@@ -259,7 +265,36 @@ func resolve(s *session, rels []query.Relation) (Resolution, error) {
 		res.OIDs = append(res.OIDs, oid)
 	}
 	slices.Sort(res.OIDs)
+	if len(res.OIDs) > 0 {
+		rows, err := s.query("write_effects", effectsSQL, oidArray(res.OIDs))
+		if err != nil {
+			return Resolution{}, err
+		}
+		res.Effects = len(rows) == 1 && string(rows[0][0]) == "t"
+	}
 	return res, nil
+}
+
+// effectsSQL tells whether writing any of the relations $1 may write others.
+const effectsSQL = `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger
+    WHERE tgrelid = ANY ($1::oid[]) AND NOT tgisinternal)
+  OR EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite
+    WHERE ev_class = ANY ($1::oid[]) AND rulename <> '_RETURN')
+  OR EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
+    WHERE contype = 'f' AND confrelid = ANY ($1::oid[])
+      AND (confdeltype IN ('c', 'n', 'd') OR confupdtype IN ('c', 'n', 'd')))`
+
+func oidArray(oids []uint32) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, o := range oids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatUint(uint64(o), 10))
+	}
+	b.WriteByte('}')
+	return b.String()
 }
 
 // relationReason says why results read from r must not be cached, "" if

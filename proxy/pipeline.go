@@ -22,12 +22,17 @@ type pipeline struct {
 type pendingMsg struct {
 	typ     byte // 'P', 'B', 'D', 'E', 'C', 'S', 'Q', 'F'
 	ignored bool // a Sync the server ignores (COPY IN)
+	x       *pendingX
 }
 
 func endsWithReady(typ byte) bool { return typ == 'S' || typ == 'Q' || typ == 'F' }
 
 // push records a client message forwarded upstream.
-func (p *pipeline) push(typ byte) {
+func (p *pipeline) push(typ byte) { p.pushX(typ, nil) }
+
+// pushX records a client message forwarded upstream with what the upstream
+// relay must do with its answer (x may be nil).
+func (p *pipeline) pushX(typ byte, x *pendingX) {
 	switch typ {
 	case 'P', 'B', 'D', 'E', 'C', 'S', 'Q', 'F':
 	case 'd', 'c', 'f':
@@ -41,7 +46,7 @@ func (p *pipeline) push(typ byte) {
 	if typ == 'S' && p.copy {
 		return // ignored by the server while it is in COPY IN
 	}
-	p.q = append(p.q, pendingMsg{typ: typ})
+	p.q = append(p.q, pendingMsg{typ: typ, x: x})
 	switch typ {
 	case 'E', 'Q':
 		p.since = 0
@@ -140,6 +145,9 @@ func (p *pipeline) popIf(ok bool) {
 }
 
 func (p *pipeline) pop() {
+	if x := p.q[p.head].x; x != nil {
+		x.finish()
+	}
 	p.q[p.head] = pendingMsg{}
 	p.head++
 	if p.head == len(p.q) {
@@ -147,6 +155,38 @@ func (p *pipeline) pop() {
 	} else if p.head > 1024 && p.head*2 > len(p.q) {
 		n := copy(p.q, p.q[p.head:])
 		p.q, p.head = p.q[:n], 0
+	}
+}
+
+// peek returns the message the server is answering now and its instructions
+// (nil when there are none, or nothing is pending).
+func (p *pipeline) peek() (typ byte, x *pendingX) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.skipIgnored()
+	if p.head == len(p.q) {
+		return 0, nil
+	}
+	m := p.q[p.head]
+	return m.typ, m.x
+}
+
+// empty reports whether nothing sent upstream is still unanswered.
+func (p *pipeline) empty() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.head == len(p.q)
+}
+
+// abandon finishes every pending message's instructions when the session
+// ends.
+func (p *pipeline) abandon() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := p.head; i < len(p.q); i++ {
+		if x := p.q[i].x; x != nil {
+			x.finish()
+		}
 	}
 }
 

@@ -28,10 +28,20 @@ func (s *session) relayClient() {
 			// Stop reading, but let the upstream relay deliver the answers to
 			// everything sent before Terminate until the server closes.
 			s.terminating.Store(true)
+			if s.cache != nil {
+				s.flushBatch()
+			}
 			s.upBuf = append(s.upBuf, m.Raw...)
 			s.flushUpstream()
 			s.log.Debug("client terminated")
 			return
+		}
+		if s.cache != nil {
+			if done, err := s.routeCached(m); err != nil {
+				return
+			} else if done {
+				continue
+			}
 		}
 		s.pipe.push(m.Type)
 		if m.Large {
@@ -46,6 +56,60 @@ func (s *session) relayClient() {
 				return
 			}
 		}
+	}
+}
+
+// routeCached routes a client message when caching is on. done reports that
+// it was handled; otherwise the caller forwards it as usual.
+func (s *session) routeCached(m wire.Message) (done bool, err error) {
+	c := s.cache
+	if !m.Large {
+		switch {
+		case m.Type == 'Q':
+			s.routeQuery(m)
+		case isExtended(m.Type):
+			return true, s.bufferExtended(m)
+		case m.Type == 'F':
+			s.flushBatch()
+			s.pipe.pushX('F', &pendingX{fx: unknownFx})
+			s.upBuf = append(s.upBuf, m.Raw...)
+		default:
+			s.flushBatch()
+			return false, nil
+		}
+		if len(s.upBuf) >= flushThreshold {
+			return true, s.flushUpstream()
+		}
+		return true, nil
+	}
+	s.flushBatch()
+	switch m.Type {
+	case 'P', 'B', 'Q':
+		// Too large to look at: it may replace any statement or portal.
+		// Send the local-only ones and forget them all.
+		for _, st := range c.stmts {
+			s.materializeStmt(st)
+		}
+		for _, pt := range c.portals {
+			s.materializePortal(pt)
+		}
+		clear(c.stmts)
+		clear(c.portals)
+	}
+	if m.Type == 'Q' || m.Type == 'E' || m.Type == 'F' {
+		s.pipe.pushX(m.Type, &pendingX{fx: unknownFx})
+	} else {
+		s.pipe.push(m.Type)
+	}
+	return true, s.streamUpstream(m)
+}
+
+// flushBatch forwards a partial batch before a message that is not part of
+// it.
+func (s *session) flushBatch() {
+	if b := &s.cache.batch; len(b.msgs) > 0 {
+		s.forwardBatch()
+		b.buf, b.msgs = b.buf[:0], b.msgs[:0]
 	}
 }
 
@@ -132,7 +196,11 @@ func (s *session) relayUpstream() {
 			return
 		}
 		st := s.observe(m.Type, m.Body)
+		drop := s.cache != nil && s.cacheOnServer(m)
 		s.pipe.onServer(m.Type)
+		if drop {
+			continue
+		}
 		switch m.Type {
 		case 'S':
 			s.recordParameter(m.Body)

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pgmemo/pgmemo/cachecore"
 	"github.com/pgmemo/pgmemo/wire"
 )
 
@@ -39,6 +40,11 @@ type Server struct {
 	// StartupTimeout bounds the startup phase: negotiation and authentication
 	// (default 60s).
 	StartupTimeout time.Duration
+
+	// Cache configures result caching; the zero value only relays.
+	Cache CacheOptions
+
+	cache *cacheState // set by the first Serve when Cache.Enabled
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -95,6 +101,17 @@ func (s *Server) Stats() Stats {
 	}
 }
 
+// CacheStats returns the cache's counters; ok is false when caching is off.
+func (s *Server) CacheStats() (st cachecore.Stats, ok bool) {
+	s.mu.Lock()
+	cs := s.cache
+	s.mu.Unlock()
+	if cs == nil {
+		return st, false
+	}
+	return cs.c.Stats(), true
+}
+
 func (s *Server) logger() *slog.Logger {
 	if s.Logger == nil {
 		return slog.New(slog.DiscardHandler)
@@ -122,6 +139,14 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 	if s.listeners == nil {
 		s.listeners = map[net.Listener]struct{}{}
+	}
+	if s.Cache.Enabled && s.cache == nil {
+		cs, err := newCacheState(s.Cache, s.Upstream)
+		if err != nil {
+			s.mu.Unlock()
+			return fmt.Errorf("proxy: cache: %w", err)
+		}
+		s.cache = cs
 	}
 	s.listeners[l] = struct{}{}
 	s.mu.Unlock()

@@ -47,6 +47,9 @@ type session struct {
 	draining    atomic.Bool
 	terminating atomic.Bool // the client sent Terminate
 
+	cache    *cacheSession // nil when caching is off
+	localOut []byte        // answers produced locally, reused
+
 	closeOnce sync.Once
 }
 
@@ -105,6 +108,9 @@ func (s *session) serve() {
 	}
 	p := startup.Message.Parameters
 	s.log = s.log.With("user", p["user"], "database", p["database"])
+	if s.srv.cache != nil && p["replication"] == "" {
+		s.cache = newCacheSession(s.srv.cache, p)
+	}
 	if err := s.connectUpstream(deadline, startup.Raw); err != nil {
 		s.endWith(err)
 		return
@@ -137,6 +143,7 @@ func (s *session) serve() {
 	}
 	s.close()
 	<-upDone
+	s.pipe.abandon() // release fills that will never complete
 }
 
 // endWith reports a startup-phase failure to the client and logs it.
@@ -338,6 +345,11 @@ func (s *session) authenticate() error {
 			w.flushLocked()
 			return io.EOF // the server's own error reached the client; nothing more to say
 		case 'Z':
+			if s.cache != nil {
+				if err := s.fetchDefaults(); err != nil {
+					return err
+				}
+			}
 			w.appendLocked(m.Raw)
 			s.observe(m.Type, m.Body)
 			return w.flushLocked()
@@ -412,6 +424,9 @@ func (s *session) recordParameter(body []byte) {
 	}
 	s.mu.Lock()
 	s.params[ps.Name] = ps.Value // Decode copies into new strings
+	if s.cache != nil {
+		s.cache.keyDirty = true
+	}
 	s.mu.Unlock()
 }
 

@@ -1,0 +1,99 @@
+package proxy
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/pgmemo/pgmemo/query"
+)
+
+// adminCommand is a pgmemo command a client runs on its own connection; the
+// proxy answers it and never sends it upstream.
+type adminCommand uint8
+
+const (
+	adminNone  adminCommand = iota
+	adminLast               // SHOW pgmemo.last
+	adminStats              // SHOW pgmemo.stats
+)
+
+// adminCommandOf recognises SHOW pgmemo.last and SHOW pgmemo.stats.
+func adminCommandOf(an *query.Analysis) adminCommand {
+	if len(an.Statements) != 1 || an.Statements[0].Node != "VariableShowStmt" {
+		return adminNone
+	}
+	f := strings.Fields(strings.ToLower(strings.TrimRight(an.Statements[0].Text, "; \t\r\n")))
+	if len(f) != 2 || f[0] != "show" {
+		return adminNone
+	}
+	switch f[1] {
+	case "pgmemo.last":
+		return adminLast
+	case "pgmemo.stats":
+		return adminStats
+	}
+	return adminNone
+}
+
+func (a adminCommand) columns() []string {
+	if a == adminLast {
+		return []string{"result", "reason", "fingerprint"}
+	}
+	return []string{"name", "value"}
+}
+
+func (a adminCommand) appendRowDescription(b []byte) []byte {
+	return appendRowDescription(b, a.columns()...)
+}
+
+// appendAdmin appends the answer to an admin command: RowDescription when
+// withDesc (simple protocol), the rows and CommandComplete.
+func (s *session) appendAdmin(b []byte, a adminCommand, withDesc bool) []byte {
+	if withDesc {
+		b = a.appendRowDescription(b)
+	}
+	switch a {
+	case adminLast:
+		s.mu.Lock()
+		l := s.cache.last
+		s.mu.Unlock()
+		if l.result == "" {
+			l.result = "none"
+		}
+		b = appendDataRow(b, l.result, l.reason, l.fingerprint)
+	case adminStats:
+		for _, kv := range s.srv.cacheStatsRows() {
+			b = appendDataRow(b, kv[0], kv[1])
+		}
+	}
+	return appendCommandComplete(b, "SHOW")
+}
+
+// cacheStatsRows lists the cache's counters as name/value pairs.
+func (srv *Server) cacheStatsRows() [][2]string {
+	cs := srv.cache
+	st := cs.c.Stats()
+	u := func(n uint64) string { return strconv.FormatUint(n, 10) }
+	return [][2]string{
+		{"hits", u(st.Hits)},
+		{"misses", u(st.Misses)},
+		{"misses_cold", u(st.MissesCold)},
+		{"misses_invalidated", u(st.MissesInvalidated)},
+		{"misses_expired", u(st.MissesExpired)},
+		{"not_cacheable", u(cs.notCacheable.Load())},
+		{"bypassed", u(cs.bypass.Load())},
+		{"hit_ratio", strconv.FormatFloat(st.HitRatio(), 'f', 4, 64)},
+		{"fills", u(st.Fills)},
+		{"fills_discarded", u(st.FillsDiscarded)},
+		{"rejected_too_large", u(st.Rejects)},
+		{"coalesced", u(st.Coalesced)},
+		{"evictions", u(st.Evictions)},
+		{"invalidations", u(st.Invalidations)},
+		{"entries", strconv.Itoa(st.Entries)},
+		{"bytes", u(st.Bytes)},
+		{"max_bytes", strconv.FormatInt(cs.maxBytes(), 10)},
+		{"local_batches", u(cs.localAnswers.Load())},
+		{"invalidation", "statement"},
+		{"tx_policy", cs.opts.TxPolicy.String()},
+	}
+}

@@ -1,0 +1,398 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pgmemo/pgmemo/cachecore"
+	"github.com/pgmemo/pgmemo/invalidate"
+	"github.com/pgmemo/pgmemo/query"
+)
+
+// TxPolicy says when reads inside a transaction block may be served from the
+// cache.
+type TxPolicy uint8
+
+const (
+	// TxUntilWrite serves hits in a READ COMMITTED block until its first
+	// write or statement with unknown side effects; REPEATABLE READ and
+	// SERIALIZABLE blocks always go upstream. It is the default.
+	TxUntilWrite TxPolicy = iota
+	// TxNever sends every statement of a transaction block upstream.
+	TxNever
+)
+
+// ParseTxPolicy parses "until-write" or "never".
+func ParseTxPolicy(s string) (TxPolicy, error) {
+	switch s {
+	case "until-write", "":
+		return TxUntilWrite, nil
+	case "never":
+		return TxNever, nil
+	}
+	return 0, fmt.Errorf("unknown transaction policy %q (want until-write or never)", s)
+}
+
+func (p TxPolicy) String() string {
+	if p == TxNever {
+		return "never"
+	}
+	return "until-write"
+}
+
+// CacheOptions configures result caching. The zero value disables caching:
+// the proxy then only relays.
+type CacheOptions struct {
+	// Enabled turns caching on. Invalidation is by statement: a write
+	// through this proxy invalidates what it wrote when it commits. Writes
+	// that bypass the proxy are not seen; bound their staleness with TTL.
+	Enabled bool
+	// MaxBytes bounds the cache's memory (default 256 MiB).
+	MaxBytes int64
+	// MaxEntryBytes is the largest result cached (default 1 MiB); larger
+	// results stream through uncached.
+	MaxEntryBytes int
+	// TTL, when positive, bounds how long an entry is served.
+	TTL time.Duration
+	// TxPolicy decides hits inside transaction blocks.
+	TxPolicy TxPolicy
+	// AnalyzerSize bounds the number of statement analyses kept (default
+	// query.DefaultCacheSize).
+	AnalyzerSize int
+}
+
+// cacheState is the server's cache: shared by every session.
+type cacheState struct {
+	opts  CacheOptions
+	c     *cachecore.Cache
+	an    *query.Analyzer
+	up    *Upstream
+	mu    sync.Mutex
+	dbs   map[string]*dbState
+	dbSeq uint32
+
+	bypass       atomic.Uint64 // cacheable reads sent upstream because of session or transaction state
+	notCacheable atomic.Uint64
+	localAnswers atomic.Uint64 // extended-protocol batches answered without the upstream
+}
+
+func (cs *cacheState) maxEntry() int {
+	if cs.opts.MaxEntryBytes > 0 {
+		return cs.opts.MaxEntryBytes
+	}
+	return cachecore.DefaultMaxEntryBytes
+}
+
+func (cs *cacheState) maxBytes() int64 {
+	if cs.opts.MaxBytes > 0 {
+		return cs.opts.MaxBytes
+	}
+	return cachecore.DefaultMaxBytes
+}
+
+func newCacheState(opts CacheOptions, up *Upstream) (*cacheState, error) {
+	c, err := cachecore.New(cachecore.Options{MaxBytes: opts.MaxBytes, MaxEntryBytes: opts.MaxEntryBytes, TTL: opts.TTL})
+	if err != nil {
+		return nil, err
+	}
+	return &cacheState{
+		opts: opts,
+		c:    c,
+		an:   query.NewAnalyzer(query.Config{CacheSize: opts.AnalyzerSize}),
+		up:   up,
+		dbs:  map[string]*dbState{},
+	}, nil
+}
+
+// dbState is what the cache keeps per upstream database.
+type dbState struct {
+	name    string
+	id      uint32
+	scope   cachecore.Scope
+	catalog *invalidate.Catalog
+	plans   sync.Map // planKey -> *plan
+	nplans  atomic.Int64
+	gen     atomic.Uint64 // bumped by DDL: plans of older generations are stale
+}
+
+func (cs *cacheState) db(name string) *dbState {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if d := cs.dbs[name]; d != nil {
+		return d
+	}
+	cs.dbSeq++
+	d := &dbState{name: name, id: cs.dbSeq, scope: cachecore.Scope(cs.dbSeq)}
+	d.catalog = &invalidate.Catalog{Connect: func(ctx context.Context) (*pgconn.PgConn, error) {
+		cfg := cs.up.Config.Copy()
+		cfg.Database = name
+		if cfg.RuntimeParams == nil {
+			cfg.RuntimeParams = map[string]string{}
+		}
+		cfg.RuntimeParams["application_name"] = "pgmemo catalog"
+		return pgconn.ConnectConfig(ctx, cfg)
+	}}
+	cs.dbs[name] = d
+	return d
+}
+
+// tag is the cache tag of a relation of d.
+func (d *dbState) tag(oid uint32) cachecore.Tag {
+	return cachecore.Tag(uint64(d.id)<<32 | uint64(oid))
+}
+
+// forget drops what the database's plans and catalog lookups assumed about
+// its schema, after DDL.
+func (d *dbState) forget() {
+	d.gen.Add(1)
+	d.catalog.Forget()
+	d.plans.Clear()
+	d.nplans.Store(0)
+}
+
+// maxPlans bounds the plans kept per database; past it they are all dropped
+// and rebuilt on demand (plans are cheap once the catalog answers are cached).
+const maxPlans = 20000
+
+// failedPlanTTL is how long a plan made while the catalog was unreachable is
+// kept before the catalog is asked again.
+const failedPlanTTL = 5 * time.Second
+
+// plan is what the proxy decided about one statement text under one
+// search_path: whether its result may be cached, under which tags, and what
+// executing it does to the cache and the session.
+type plan struct {
+	an        *query.Analysis
+	cacheable bool
+	reason    string
+	tags      []cachecore.Tag // relations read, for a cacheable read
+	admin     adminCommand    // a SHOW pgmemo.* command, answered locally
+	fx        []stmtFx        // one per statement
+	gen       uint64
+	expires   time.Time // zero: until the next DDL
+}
+
+// stmtFx is what one executed statement does, applied when the server
+// reports it complete.
+type stmtFx struct {
+	writes   []cachecore.Tag // relations whose cached reads become stale at commit
+	scope    bool            // unknown side effects: the whole database is stale at commit
+	all      bool            // roles or privileges changed: every database is stale
+	ddl      bool            // the schema changed: forget plans and catalog lookups
+	wrote    bool            // ends "until-write" hits in a transaction block
+	st       *query.Statement
+	settings bool // st changes settings (SET, RESET, DISCARD, set_config)
+}
+
+func (p *plan) stale(d *dbState, now time.Time) bool {
+	return p.gen != d.gen.Load() || !p.expires.IsZero() && now.After(p.expires)
+}
+
+// planFor returns the plan of text for a session whose effective search_path
+// (with $user replaced by the role) is searchPath.
+func (cs *cacheState) planFor(ctx context.Context, d *dbState, searchPath, text string) *plan {
+	key := planKey{searchPath, text}
+	now := time.Now()
+	if v, ok := d.plans.Load(key); ok {
+		p := v.(*plan)
+		if !p.stale(d, now) {
+			return p
+		}
+	}
+	gen := d.gen.Load()
+	text = strings.Clone(text) // the caller's text may alias a reused buffer
+	p := cs.makePlan(ctx, d, searchPath, text)
+	p.gen = gen
+	if d.nplans.Add(1) > maxPlans {
+		d.plans.Clear()
+		d.nplans.Store(1)
+	}
+	d.plans.Store(planKey{searchPath, text}, p)
+	return p
+}
+
+type planKey struct{ searchPath, text string }
+
+// Reasons the proxy adds to query's and invalidate's.
+const (
+	reasonCatalog      = "catalog_unavailable"
+	reasonTooLarge     = "too_large"
+	reasonRowLimit     = "row_limit"
+	reasonTransaction  = "transaction"
+	reasonFailedTx     = "failed_transaction"
+	reasonPipelined    = "pipelined"
+	reasonSettings     = "untracked_settings"
+	reasonUnknownStmt  = "unknown_statement"
+	reasonAfterWrite   = "after_write_in_batch"
+	reasonSessionSetup = "session_setup_failed"
+)
+
+func (cs *cacheState) makePlan(ctx context.Context, d *dbState, searchPath, text string) *plan {
+	an := cs.an.Analyze(text)
+	p := &plan{an: an, cacheable: an.Cacheable, reason: an.Reason}
+	if cmd := adminCommandOf(an); cmd != adminNone {
+		p.admin, p.cacheable, p.reason = cmd, false, "pgmemo_command"
+		p.fx = []stmtFx{{}}
+		return p
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	catalogFailed := false
+	if len(an.Statements) == 0 {
+		if an.Class == query.Unknown {
+			// It does not parse here; the server will most likely reject it
+			// too, but if it runs, nothing is known about what it did.
+			p.fx = []stmtFx{{scope: true, wrote: true}}
+		}
+		return p
+	}
+	for _, st := range an.Statements {
+		fx, failed := cs.effects(ctx, d, searchPath, st)
+		catalogFailed = catalogFailed || failed
+		p.fx = append(p.fx, fx)
+	}
+	if p.cacheable {
+		st := an.Statements[0]
+		res, err := d.catalog.ResolveRelations(ctx, searchPath, st.Relations)
+		switch {
+		case err != nil:
+			p.cacheable, p.reason, catalogFailed = false, reasonCatalog, true
+		case !res.Cacheable:
+			p.cacheable, p.reason = false, res.Reason
+		default:
+			p.tags = make([]cachecore.Tag, len(res.OIDs))
+			for i, oid := range res.OIDs {
+				p.tags[i] = d.tag(oid)
+			}
+		}
+	}
+	if p.cacheable {
+		for _, f := range an.Functions {
+			v, err := d.catalog.FunctionVolatility(ctx, searchPath, f)
+			if err != nil {
+				p.cacheable, p.reason, catalogFailed = false, reasonCatalog, true
+				break
+			}
+			if !v.Cacheable {
+				p.cacheable, p.reason = false, v.Reason
+				break
+			}
+		}
+	}
+	if catalogFailed {
+		p.expires = time.Now().Add(failedPlanTTL)
+	}
+	return p
+}
+
+// ddlByRelation lists the DDL statements whose effect on cached results is
+// limited to the relations they name; other DDL (functions, types, schemas,
+// DROP OWNED...) may change what any cached result would be.
+var ddlByRelation = map[string]bool{
+	"CreateStmt": true, "AlterTableStmt": true, "IndexStmt": true, "CreatePolicyStmt": true,
+	"AlterPolicyStmt": true, "CreateTrigStmt": true, "CommentStmt": true, "CreateStatsStmt": true,
+	"RenameStmt": true, "DropStmt": true, "ViewStmt": true, "RuleStmt": true, "CreateTableAsStmt": true,
+	"AlterSeqStmt": true, "CreateSeqStmt": true,
+}
+
+// effects works out what executing st does. failed reports that the catalog
+// could not be asked, in which case the effects are the conservative ones.
+func (cs *cacheState) effects(ctx context.Context, d *dbState, searchPath string, st *query.Statement) (fx stmtFx, failed bool) {
+	fx.st = st
+	fx.settings = len(st.Settings) > 0 || st.Discard != ""
+	if fx.settings && st.Class != query.Session {
+		fx.wrote = true // set_config in a query
+	}
+	var written []query.Relation
+	for _, r := range st.Relations {
+		if r.Temp {
+			fx.ddl = true // a new temporary relation may shadow a permanent one
+		} else if r.Write {
+			written = append(written, r)
+		}
+	}
+	switch st.Class {
+	case query.Read:
+		if len(st.Functions) == 0 {
+			return fx, false
+		}
+		// A user function may write: VOLATILE means unknown side effects.
+		for _, f := range st.Functions {
+			v, err := d.catalog.FunctionVolatility(ctx, searchPath, f)
+			if err != nil {
+				fx.scope, fx.wrote = true, true
+				return fx, true
+			}
+			if v.Found && v.Class == invalidate.Volatile && !v.Builtin {
+				fx.scope, fx.wrote = true, true
+			}
+		}
+		if !st.Cacheable {
+			// FOR UPDATE and friends: the transaction is about to write.
+			fx.wrote = fx.wrote || st.Reason == query.ReasonLockingClause
+		}
+		return fx, false
+	case query.Session, query.Empty:
+		return fx, false
+	case query.TxControl:
+		if st.Tx != nil && st.Tx.Kind == query.TxCommitPrepared {
+			fx.scope, fx.wrote = true, true // what it commits was written earlier, maybe elsewhere
+		}
+		return fx, false
+	case query.Write:
+		fx.wrote = true
+	case query.DDL:
+		fx.wrote, fx.ddl = true, true
+		if !ddlByRelation[st.Node] || len(written) == 0 {
+			fx.scope = true
+		}
+	case query.Grant:
+		fx.wrote = true
+		if len(written) == 0 {
+			fx.all = true // role membership or attributes: row-level security may depend on it
+		}
+	default: // SideEffects, Unknown
+		fx.wrote = true
+		switch st.Node {
+		case "VacuumStmt", "CheckPointStmt", "LockStmt", "ClusterStmt", "ReindexStmt", "LoadStmt",
+			"ListenStmt", "UnlistenStmt", "NotifyStmt", "DeclareCursorStmt", "FetchStmt", "ClosePortalStmt",
+			"DeallocateStmt", "PrepareStmt", "VariableShowStmt", "ExplainStmt":
+			if st.Node == "ExplainStmt" || st.Node == "DeclareCursorStmt" || st.Node == "PrepareStmt" {
+				if st.Inner != nil && st.Inner.Class != query.Read {
+					fx.scope = true
+				}
+			}
+			return fx, false
+		}
+		fx.scope = true
+		return fx, false
+	}
+	for _, f := range st.Functions {
+		v, err := d.catalog.FunctionVolatility(ctx, searchPath, f)
+		if err != nil || v.Found && v.Class == invalidate.Volatile && !v.Builtin {
+			fx.scope = true
+			failed = failed || err != nil
+		}
+	}
+	if len(written) > 0 && !fx.scope {
+		res, err := d.catalog.ResolveRelations(ctx, searchPath, written)
+		if err != nil {
+			fx.scope = true
+			return fx, true
+		}
+		for _, oid := range res.OIDs {
+			fx.writes = append(fx.writes, d.tag(oid))
+		}
+		if res.Effects {
+			// Triggers, rules or cascading foreign keys write relations
+			// the statement does not name.
+			fx.scope = true
+		}
+	}
+	return fx, failed
+}

@@ -1,0 +1,88 @@
+package proxy_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/pgmemo/pgmemo/proxy"
+)
+
+// withCache turns caching on.
+func withCache(o ...func(*proxy.CacheOptions)) func(*proxy.Server) {
+	return func(s *proxy.Server) {
+		s.Cache.Enabled = true
+		for _, f := range o {
+			f(&s.Cache)
+		}
+	}
+}
+
+// lastInfo is a row of SHOW pgmemo.last.
+type lastInfo struct{ Result, Reason, Fingerprint string }
+
+// showLast asks the connection how its previous statement was served.
+func showLast(t testing.TB, conn *pgx.Conn) lastInfo {
+	t.Helper()
+	var l lastInfo
+	// The simple protocol keeps pgx from preparing the command itself.
+	err := conn.QueryRow(context.Background(), "SHOW pgmemo.last", pgx.QueryExecModeSimpleProtocol).Scan(&l.Result, &l.Reason, &l.Fingerprint)
+	if err != nil {
+		t.Fatalf("SHOW pgmemo.last: %v", err)
+	}
+	return l
+}
+
+// mustExec runs sql on conn.
+func mustExec(t testing.TB, conn *pgx.Conn, sql string, args ...any) {
+	t.Helper()
+	if _, err := conn.Exec(context.Background(), sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// TestCacheHitEveryPgxMode runs the same read twice in each pgx query
+// execution mode: the first is a miss that fills, the second a hit, and both
+// return what PostgreSQL returns directly. A write through the proxy is seen by
+// the next read.
+func TestCacheHitEveryPgxMode(t *testing.T) {
+	p := startProxy(t, withCache())
+	db := newDB(t)
+	setup := pgxConnect(t, directURL("", "", db))
+	mustExec(t, setup, "CREATE TABLE items(id int PRIMARY KEY, name text, price numeric, tags text[], at timestamptz)")
+	mustExec(t, setup, "INSERT INTO items SELECT g, 'item ' || g, g * 1.5, ARRAY['a', 'b'], '2026-01-01'::timestamptz + g * interval '1 day' FROM generate_series(1, 50) g")
+
+	for _, mode := range queryExecModes {
+		t.Run(mode.String(), func(t *testing.T) {
+			viaProxy, direct := pgxPair(t, p, db, withMode(mode))
+			ctx := testCtx(t)
+			const q = "SELECT id, name, price, tags, at FROM items WHERE id = $1"
+			for i, want := range []string{"miss-filled", "hit", "hit"} {
+				got := runQuery(ctx, viaProxy, q, 7)
+				diffResults(t, q, got, runQuery(ctx, direct, q, 7))
+				if l := showLast(t, viaProxy); l.Result != want {
+					t.Errorf("run %d: served %+v, want %s", i, l, want)
+				}
+			}
+			logStats(t, p)
+			// Another parameter is another entry.
+			got := runQuery(ctx, viaProxy, q, 8)
+			diffResults(t, q, got, runQuery(ctx, direct, q, 8))
+			if l := showLast(t, viaProxy); l.Result != "miss-filled" {
+				t.Errorf("other parameter: served %+v, want miss-filled", l)
+			}
+			// A write through the proxy is visible at once.
+			mustExec(t, viaProxy, "UPDATE items SET name = name || '!' WHERE id = 7")
+			got = runQuery(ctx, viaProxy, q, 7)
+			diffResults(t, q+" after update", got, runQuery(ctx, direct, q, 7))
+			if l := showLast(t, viaProxy); l.Result != "miss-filled" {
+				t.Errorf("after update: served %+v, want miss-filled", l)
+			}
+		})
+	}
+}
+
+func logStats(t *testing.T, p *testProxy) {
+	st, _ := p.Srv.CacheStats()
+	t.Logf("cache stats: %+v", st)
+}

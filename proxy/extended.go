@@ -1,0 +1,532 @@
+package proxy
+
+import (
+	"context"
+	"encoding/binary"
+	"time"
+	"unsafe"
+
+	"github.com/pgmemo/pgmemo/wire"
+)
+
+// stmt is a prepared statement as the client sees it.
+type stmt struct {
+	name     string
+	text     string
+	oids     []byte // parameter type OIDs from Parse
+	plan     *plan
+	planPath string // the search_path plan was made under
+	upstream bool   // the server has it; false: answered locally, sent when first needed
+}
+
+// portal is a portal as the client sees it.
+type portal struct {
+	st       *stmt  // nil when the statement is not known to the proxy
+	raw      []byte // the Bind, kept while the portal exists only locally
+	key      string // the cache key of its Execute; empty when not cacheable
+	results  []byte // result format codes
+	upstream bool
+}
+
+// batch holds the extended-protocol messages of one client batch, up to Sync
+// or Flush, so that it is routed once: answered locally when every message
+// can be, else sent upstream whole.
+type batch struct {
+	buf  []byte
+	msgs []bmsg
+}
+
+type bmsg struct {
+	typ      byte
+	off, end int // the raw message in buf
+}
+
+func (m bmsg) body(b *batch) []byte { return b.buf[m.off+5 : m.end] }
+func (m bmsg) raw(b *batch) []byte  { return b.buf[m.off:m.end] }
+
+// maxBatchBytes bounds a buffered batch; a larger one is sent upstream as it
+// comes (a bulk load does not need the cache).
+const maxBatchBytes = 1 << 20
+
+func isExtended(typ byte) bool {
+	switch typ {
+	case 'P', 'B', 'D', 'E', 'C', 'S', 'H':
+		return true
+	}
+	return false
+}
+
+// bufferExtended adds an extended-protocol message to the batch and routes the
+// batch at Sync or Flush.
+func (s *session) bufferExtended(m wire.Message) error {
+	b := &s.cache.batch
+	off := len(b.buf)
+	b.buf = append(b.buf, m.Raw...)
+	b.msgs = append(b.msgs, bmsg{typ: m.Type, off: off, end: len(b.buf)})
+	if m.Type == 'S' || m.Type == 'H' || len(b.buf) > maxBatchBytes {
+		return s.routeBatch()
+	}
+	return nil
+}
+
+// routeBatch answers the batch locally if it can, else forwards it.
+func (s *session) routeBatch() error {
+	b := &s.cache.batch
+	if len(b.msgs) == 0 {
+		return nil
+	}
+	var err error
+	if !s.answerBatch() {
+		s.forwardBatch()
+		if !s.cr.Ready() || len(s.upBuf) >= flushThreshold {
+			err = s.flushUpstream()
+		}
+	}
+	b.buf, b.msgs = b.buf[:0], b.msgs[:0]
+	if cap(b.buf) > 4*maxBatchBytes {
+		b.buf = nil
+	}
+	return err
+}
+
+// unsafeString views b as a string for a lookup that does not keep it.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// key builds a cache key in the session's buffer: the settings prefix, the
+// kind ('Q' simple query, 'E' execute, 'S' statement description), the text,
+// the parameter type OIDs and, for 'E', the Bind's parameters and formats.
+func (c *cacheSession) key(kind byte, text string, oids, tail []byte) []byte {
+	b := append(c.keyBuf[:0], c.prefix[:]...)
+	b = append(b, kind)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(text)))
+	b = append(b, text...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(oids)/4))
+	b = append(b, oids...)
+	b = append(b, tail...)
+	c.keyBuf = b
+	return b
+}
+
+// descRecord is a statement's description as learned from the server:
+// ParameterDescription (nil when only a portal was described) and
+// RowDescription or NoData. Its presence also proves the statement parsed.
+func encodeDesc(paramDesc, rowDesc []byte) []byte {
+	v := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(paramDesc)+len(rowDesc)), uint32(len(paramDesc)))
+	v = append(v, paramDesc...)
+	return append(v, rowDesc...)
+}
+
+func decodeDesc(v []byte) (paramDesc, rowDesc []byte) {
+	if len(v) < 4 {
+		return nil, nil
+	}
+	n := int(binary.BigEndian.Uint32(v))
+	if len(v) < 4+n {
+		return nil, nil
+	}
+	return v[4 : 4+n], v[4+n:]
+}
+
+// planOf returns st's plan for the session's current search_path.
+func (s *session) planOf(st *stmt, searchPath string) *plan {
+	if st.plan == nil || st.planPath != searchPath || st.plan.stale(s.cache.db, time.Now()) {
+		st.plan = s.srv.cache.planFor(context.Background(), s.cache.db, searchPath, st.text)
+		st.planPath = searchPath
+	}
+	return st.plan
+}
+
+// answerBatch answers the batch without the server when every message can be:
+// statements known to parse, Binds of cacheable statements, Describes whose
+// answer is cached, Executes that hit. It writes nothing and returns false
+// otherwise.
+func (s *session) answerBatch() bool {
+	c := s.cache
+	b := &c.batch
+	if !s.pipe.empty() {
+		return false
+	}
+	s.mu.Lock()
+	c.refreshKey(s.params)
+	bypass := c.bypassReason(s.state(), s.srv.cache.opts.TxPolicy)
+	searchPath := c.searchPath
+	status := byte('I')
+	if s.state() == stateInTx {
+		status = 'T'
+	}
+	s.mu.Unlock()
+	if s.state() != stateIdle && s.state() != stateInTx {
+		return false
+	}
+	cache := s.srv.cache.c
+	var newStmts map[string]*stmt
+	var newPortals map[string]*portal
+	lookupStmt := func(name string) *stmt {
+		if st, ok := newStmts[name]; ok {
+			return st
+		}
+		return c.stmts[name]
+	}
+	out := s.localOut[:0]
+	var last lastInfo
+	hits := 0
+	for _, m := range b.msgs {
+		body := m.body(b)
+		switch m.typ {
+		case 'P':
+			p, ok := decodeParse(body)
+			if !ok {
+				return false
+			}
+			name := string(p.name)
+			if name != "" && lookupStmt(name) != nil {
+				return false // the server decides: "already exists"
+			}
+			st := &stmt{name: name, text: string(p.query), oids: append([]byte(nil), p.oids...)}
+			pl := s.planOf(st, searchPath)
+			if pl.admin == adminNone {
+				if !pl.cacheable || bypass != "" {
+					return false
+				}
+				if _, ok := cache.Get(unsafeString(c.key('S', st.text, st.oids, nil))); !ok {
+					return false
+				}
+			}
+			if newStmts == nil {
+				newStmts = map[string]*stmt{}
+			}
+			newStmts[name] = st
+			out = append(out, msgParseComplete...)
+		case 'B':
+			bm, ok := decodeBind(body)
+			if !ok {
+				return false
+			}
+			st := lookupStmt(string(bm.stmt))
+			if st == nil {
+				return false
+			}
+			pl := s.planOf(st, searchPath)
+			pt := &portal{st: st, results: bm.results}
+			if pl.admin == adminNone {
+				if !pl.cacheable || bypass != "" {
+					return false
+				}
+				pt.key = string(c.key('E', st.text, st.oids, bm.tail))
+			}
+			if status == 'T' || b.msgs[len(b.msgs)-1].typ != 'S' {
+				pt.raw = append([]byte(nil), m.raw(b)...) // it may outlive the batch
+			}
+			if newPortals == nil {
+				newPortals = map[string]*portal{}
+			}
+			newPortals[string(bm.portal)] = pt
+			out = append(out, msgBindComplete...)
+		case 'D':
+			kind, name, ok := decodeTarget(body)
+			if !ok {
+				return false
+			}
+			var st *stmt
+			var results []byte
+			if kind == 'S' {
+				st = lookupStmt(string(name))
+			} else if pt := newPortals[string(name)]; pt != nil {
+				st, results = pt.st, pt.results
+			}
+			if st == nil {
+				return false
+			}
+			if s.planOf(st, searchPath).admin != adminNone {
+				if kind == 'S' {
+					out = appendParamDescription(out, 0)
+				}
+				out = st.plan.admin.appendRowDescription(out)
+				continue
+			}
+			v, ok := cache.Get(unsafeString(c.key('S', st.text, st.oids, nil)))
+			if !ok {
+				return false
+			}
+			paramDesc, rowDesc := decodeDesc(v)
+			if len(rowDesc) == 0 || kind == 'S' && len(paramDesc) == 0 {
+				return false
+			}
+			if kind == 'S' {
+				out = append(out, paramDesc...)
+				out = append(out, rowDesc...)
+			} else if out, ok = appendPortalRowDescription(out, rowDesc, results); !ok {
+				return false
+			}
+		case 'E':
+			name, maxRows, ok := decodeExecute(body)
+			if !ok {
+				return false
+			}
+			pt := newPortals[string(name)]
+			if pt == nil {
+				return false
+			}
+			if pl := s.planOf(pt.st, searchPath); pl.admin != adminNone {
+				out = s.appendAdmin(out, pl.admin, false)
+				continue
+			}
+			if maxRows != 0 {
+				return false
+			}
+			v, ok := cache.Get(pt.key)
+			if !ok {
+				return false
+			}
+			out = append(out, v...)
+			hits++
+			last = lastInfo{result: "hit", fingerprint: pt.st.plan.an.Fingerprint}
+		case 'C':
+			kind, name, ok := decodeTarget(body)
+			if !ok {
+				return false
+			}
+			if kind == 'S' {
+				st := lookupStmt(string(name))
+				if st == nil || st.upstream {
+					return false
+				}
+				if newStmts == nil {
+					newStmts = map[string]*stmt{}
+				}
+				newStmts[string(name)] = nil
+			} else {
+				pt := newPortals[string(name)]
+				if pt == nil {
+					return false
+				}
+				newPortals[string(name)] = nil
+			}
+			out = append(out, msgCloseComplete...)
+		case 'S':
+			out = appendReady(out, status)
+		case 'H':
+		default:
+			return false
+		}
+	}
+	// Every message is answered: commit the batch's view of statements and
+	// portals and write the answers.
+	for name, st := range newStmts {
+		if st == nil {
+			delete(c.stmts, name)
+		} else {
+			c.stmts[name] = st
+		}
+	}
+	if status == 'I' && b.msgs[len(b.msgs)-1].typ == 'S' {
+		clear(c.portals) // the implicit transaction ended: the server would drop them
+	} else {
+		for name, pt := range newPortals {
+			if pt == nil {
+				delete(c.portals, name)
+			} else {
+				c.portals[name] = pt
+			}
+		}
+	}
+	if hits > 0 {
+		s.mu.Lock()
+		c.last = last
+		s.mu.Unlock()
+	}
+	s.srv.cache.localAnswers.Add(1)
+	s.localOut = out
+	s.writeLocal(out)
+	return true
+}
+
+// writeLocal writes locally produced answers to the client.
+func (s *session) writeLocal(out []byte) {
+	w := &s.cw
+	w.mu.Lock()
+	w.appendLocked(out)
+	if !s.cr.Ready() {
+		w.flushLocked()
+	}
+	w.mu.Unlock()
+	if len(s.localOut) > 0 && cap(s.localOut) > 4*flushThreshold {
+		s.localOut = nil
+	}
+}
+
+// forwardBatch sends the batch upstream, first sending the statements and
+// portals it refers to that so far exist only locally, and attaching to the
+// pipeline what the upstream relay must do with the answers: fill the cache
+// from cacheable Executes, learn statement descriptions, apply effects.
+func (s *session) forwardBatch() {
+	c := s.cache
+	b := &c.batch
+	empty := s.pipe.empty()
+	s.mu.Lock()
+	c.refreshKey(s.params)
+	bypass := c.bypassReason(s.state(), s.srv.cache.opts.TxPolicy)
+	searchPath := c.searchPath
+	s.mu.Unlock()
+	if !empty && bypass == "" {
+		bypass = reasonPipelined
+	}
+	if s.state() == stateIdle {
+		// A new implicit transaction starts with this batch only if nothing is
+		// in flight; otherwise keep what is known.
+		if empty {
+			clear(c.portals)
+		}
+	}
+	fill := bypass == "" // false after the first statement with effects
+	cache := s.srv.cache.c
+	var last lastInfo
+	for _, m := range b.msgs {
+		body := m.body(b)
+		var x *pendingX
+		switch m.typ {
+		case 'P':
+			if p, ok := decodeParse(body); ok {
+				st := &stmt{name: string(p.name), text: string(p.query), oids: append([]byte(nil), p.oids...), upstream: true}
+				c.stmts[st.name] = st
+			}
+		case 'B':
+			if bm, ok := decodeBind(body); ok {
+				pt := &portal{upstream: true, results: append([]byte(nil), bm.results...)}
+				if st := c.stmts[string(bm.stmt)]; st != nil {
+					s.materializeStmt(st)
+					pt.st = st
+					if pl := s.planOf(st, searchPath); pl.cacheable && bypass == "" {
+						pt.key = string(c.key('E', st.text, st.oids, bm.tail))
+					}
+				}
+				c.portals[string(bm.portal)] = pt
+			}
+		case 'D':
+			if kind, name, ok := decodeTarget(body); ok {
+				var st *stmt
+				if kind == 'S' {
+					st = c.stmts[string(name)]
+					if st != nil {
+						s.materializeStmt(st)
+					}
+				} else if pt := c.portals[string(name)]; pt != nil {
+					s.materializePortal(pt)
+					st = pt.st
+				}
+				if st != nil && fill && s.planOf(st, searchPath).cacheable {
+					pl := st.plan
+					x = &pendingX{desc: &descLearn{
+						key:  string(c.key('S', st.text, st.oids, nil)),
+						snap: cache.Snapshot(c.db.scope, pl.tags...),
+						kind: kind,
+					}}
+				}
+			}
+		case 'E':
+			x = &pendingX{}
+			name, maxRows, ok := decodeExecute(body)
+			var pt *portal
+			if ok {
+				pt = c.portals[string(name)]
+			}
+			if pt != nil {
+				s.materializePortal(pt)
+			}
+			if pt == nil || pt.st == nil {
+				x.fx = unknownFx
+				fill = false
+				break
+			}
+			pl := s.planOf(pt.st, searchPath)
+			if len(pl.fx) > 0 {
+				x.fx = pl.fx[:1]
+			}
+			switch {
+			case pl.admin != adminNone:
+			case !pl.cacheable:
+				last = lastInfo{result: "miss-not-cacheable", reason: pl.reason, fingerprint: pl.an.Fingerprint}
+				s.srv.cache.notCacheable.Add(1)
+			case maxRows != 0:
+				last = lastInfo{result: "miss-not-cacheable", reason: reasonRowLimit, fingerprint: pl.an.Fingerprint}
+			case !fill || pt.key == "":
+				reason := bypass
+				if reason == "" {
+					reason = reasonAfterWrite
+				}
+				last = lastInfo{result: "bypass", reason: reason, fingerprint: pl.an.Fingerprint}
+				s.srv.cache.bypass.Add(1)
+			default:
+				last = lastInfo{result: "miss", fingerprint: pl.an.Fingerprint}
+				x.fill = s.beginCapture(pt.key, pl, 'E')
+			}
+			if len(x.fx) > 0 && fxHasEffects(&x.fx[0]) {
+				fill = false
+			}
+		case 'C':
+			if kind, name, ok := decodeTarget(body); ok {
+				if kind == 'S' {
+					delete(c.stmts, string(name))
+				} else {
+					delete(c.portals, string(name))
+				}
+			}
+		}
+		s.upBuf = append(s.upBuf, m.raw(b)...)
+		s.pipe.pushX(m.typ, x)
+	}
+	if last.result != "" {
+		s.mu.Lock()
+		c.last = last
+		s.mu.Unlock()
+	}
+}
+
+// unknownFx is the effect of executing a statement the proxy does not know
+// (prepared with SQL PREPARE, or a cursor): anything may have changed.
+var unknownFx = []stmtFx{{scope: true, wrote: true}}
+
+func fxHasEffects(fx *stmtFx) bool {
+	return fx.wrote || fx.settings || len(fx.writes) > 0 || fx.scope || fx.all || fx.ddl ||
+		fx.st != nil && fx.st.Tx != nil
+}
+
+// materializeStmt sends a statement that exists only locally to the server,
+// whose ParseComplete the upstream relay then drops.
+func (s *session) materializeStmt(st *stmt) {
+	if st.upstream {
+		return
+	}
+	st.upstream = true
+	s.upBuf = appendParse(s.upBuf, []byte(st.name), []byte(st.text), st.oids)
+	s.pipe.pushX('P', &pendingX{swallow: true})
+}
+
+// materializePortal does the same for a portal bound locally.
+func (s *session) materializePortal(pt *portal) {
+	if pt.upstream {
+		return
+	}
+	pt.upstream = true
+	if pt.st != nil {
+		s.materializeStmt(pt.st)
+	}
+	if pt.raw != nil {
+		s.upBuf = append(s.upBuf, pt.raw...)
+		s.pipe.pushX('B', &pendingX{swallow: true})
+		pt.raw = nil
+	}
+}
+
+// beginCapture starts a fill of key from the answer to the message being
+// forwarded; nil when another session is already filling it (this answer is
+// then just relayed).
+func (s *session) beginCapture(key string, pl *plan, kind byte) *capture {
+	cache := s.srv.cache.c
+	snap := cache.Snapshot(s.cache.db.scope, pl.tags...)
+	f, leader := cache.BeginFill(key, snap)
+	if !leader {
+		return nil
+	}
+	return &capture{fill: f, kind: kind, max: s.srv.cache.maxEntry(), s: s}
+}

@@ -1,0 +1,145 @@
+package proxy
+
+import (
+	"context"
+	"time"
+
+	"github.com/pgmemo/pgmemo/wire"
+)
+
+// coalesceWait bounds how long a miss waits for another session's fill of the
+// same key before it queries the server itself.
+const coalesceWait = 5 * time.Second
+
+// routeQuery handles a simple-protocol Query with caching on: a pgmemo
+// command or a hit is answered locally; anything else is forwarded, a
+// cacheable miss with a capture that fills the cache from the answer.
+func (s *session) routeQuery(m wire.Message) error {
+	c := s.cache
+	if len(c.batch.msgs) > 0 { // a Query inside an unfinished batch: keep the order
+		s.forwardBatch()
+		c.batch.buf, c.batch.msgs = c.batch.buf[:0], c.batch.msgs[:0]
+	}
+	body := m.Body
+	if n := len(body); n > 0 && body[n-1] == 0 {
+		body = body[:n-1]
+	}
+	empty := s.pipe.empty()
+	s.mu.Lock()
+	c.refreshKey(s.params)
+	bypass := c.bypassReason(s.state(), s.srv.cache.opts.TxPolicy)
+	searchPath := c.searchPath
+	st := s.state()
+	s.mu.Unlock()
+	status := byte('I')
+	if st == stateInTx {
+		status = 'T'
+	} else if st == stateFailedTx {
+		status = 'E'
+	}
+	text := unsafeString(body) // planFor copies what it keeps
+	pl := s.srv.cache.planFor(context.Background(), c.db, searchPath, text)
+	if pl.admin != adminNone && empty {
+		out := s.appendAdmin(s.localOut[:0], pl.admin, true)
+		s.localOut = appendReady(out, status)
+		s.writeLocal(s.localOut)
+		return nil
+	}
+	delete(c.stmts, "") // a Query destroys the unnamed statement
+	s.sqlStatementRefs(pl)
+	x := &pendingX{fx: pl.fx}
+	last := lastInfo{fingerprint: pl.an.Fingerprint}
+	switch {
+	case !pl.cacheable:
+		last.result, last.reason = "miss-not-cacheable", pl.reason
+		s.srv.cache.notCacheable.Add(1)
+	case bypass != "" || !empty:
+		last.result, last.reason = "bypass", bypass
+		if bypass == "" {
+			last.reason = reasonPipelined
+		}
+		s.srv.cache.bypass.Add(1)
+	default:
+		cache := s.srv.cache.c
+		key := c.key('Q', text, nil, nil)
+		if v, ok := cache.Get(unsafeString(key)); ok {
+			s.serveHit(v, status, lastInfo{result: "hit", fingerprint: pl.an.Fingerprint})
+			return nil
+		}
+		k := string(key)
+		f, leader := cache.BeginFill(k, cache.Snapshot(c.db.scope, pl.tags...))
+		if !leader {
+			ctx, cancel := context.WithTimeout(context.Background(), coalesceWait)
+			v, ok, _ := f.Wait(ctx)
+			cancel()
+			if ok {
+				s.serveHit(v, status, lastInfo{result: "hit", reason: "coalesced", fingerprint: pl.an.Fingerprint})
+				return nil
+			}
+			last.result, last.reason = "miss-not-filled", "fill_failed_elsewhere"
+			break
+		}
+		x.fill = &capture{fill: f, kind: 'Q', max: s.srv.cache.maxEntry(), s: s}
+		last.result = "miss"
+	}
+	s.mu.Lock()
+	c.last = last
+	s.mu.Unlock()
+	s.upBuf = append(s.upBuf, m.Raw...)
+	s.pipe.pushX('Q', x)
+	return nil
+}
+
+// serveHit writes a cached simple-query answer and ReadyForQuery.
+func (s *session) serveHit(v []byte, status byte, last lastInfo) {
+	s.mu.Lock()
+	s.cache.last = last
+	s.mu.Unlock()
+	w := &s.cw
+	w.mu.Lock()
+	w.appendLocked(v)
+	w.buf = appendReady(w.buf, status)
+	if !s.cr.Ready() {
+		w.flushLocked()
+	}
+	w.mu.Unlock()
+}
+
+// sqlStatementRefs keeps the proxy's view of prepared statements right when a
+// Query uses SQL-level PREPARE, EXECUTE, DEALLOCATE or DISCARD, which share
+// the protocol's namespace: a statement that exists only locally is sent to
+// the server first (its answers dropped), and dropped ones are forgotten.
+func (s *session) sqlStatementRefs(pl *plan) {
+	c := s.cache
+	for _, st := range pl.an.Statements {
+		switch st.Node {
+		case "PrepareStmt", "ExecuteStmt", "DeallocateStmt":
+		case "DiscardStmt":
+			if st.Discard == "ALL" {
+				clear(c.stmts)
+				clear(c.portals)
+			}
+			continue
+		default:
+			continue
+		}
+		if st.Name == "*" {
+			clear(c.stmts)
+			continue
+		}
+		ps := c.stmts[st.Name]
+		if ps == nil {
+			continue
+		}
+		if !ps.upstream {
+			ps.upstream = true
+			s.upBuf = appendParse(s.upBuf, []byte(ps.name), []byte(ps.text), ps.oids)
+			s.pipe.pushX('P', &pendingX{swallow: true})
+			s.upBuf = appendSync(s.upBuf)
+			s.pipe.pushX('S', &pendingX{swallow: true})
+		}
+		if st.Node == "DeallocateStmt" {
+			delete(c.stmts, st.Name)
+		}
+	}
+}
