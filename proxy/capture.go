@@ -131,10 +131,10 @@ func (s *session) cacheOnServer(m wire.Message) (drop bool) {
 	}
 	switch m.Type {
 	case '1', '2', '3':
-		return x.swallow
+		return x.swallow && htyp == completes[m.Type]
 	case 'Z':
 		s.cacheReady(m.Body)
-		return x.swallow
+		return x.swallow && htyp == 'S'
 	case 't':
 		if x.desc != nil && !m.Large {
 			x.desc.paramDesc = append([]byte(nil), m.Raw...)
@@ -175,6 +175,9 @@ func (s *session) cacheOnServer(m wire.Message) (drop bool) {
 	}
 	return false
 }
+
+// completes maps a completion message to the message it completes.
+var completes = [256]byte{'1': 'P', '2': 'B', '3': 'C'}
 
 func (s *session) applyNextFx(x *pendingX, tag string) {
 	if x.next >= len(x.fx) {

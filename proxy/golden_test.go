@@ -61,7 +61,12 @@ func TestGoldenWire(t *testing.T) {
 	}{
 		{"proxy", startProxy(t)},
 		{"streaming proxy", startProxy(t, func(s *proxy.Server) { s.MaxBufferedBytes = wireStreamingLimit })},
+		// With caching on, and twice, so that the second run is answered
+		// from the cache wherever it can be.
+		{"caching proxy", startProxy(t, withCache())},
+		{"caching proxy (again)", nil},
 	}
+	proxies[3].p = proxies[2].p
 	dbs := &wireDBPool{}
 	direct := net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port))
 	major, _, _ := strings.Cut(c.Version, ".")

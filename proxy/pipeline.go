@@ -17,6 +17,10 @@ type pipeline struct {
 	owed  int // ReadyForQuery messages still to come
 	since int // Syncs pushed since the last Execute or Query (client relay only)
 	copy  bool
+	// skipping: an extended-protocol message failed and no Sync was queued
+	// behind it, so the server ignores everything until the client's next
+	// Sync. Nothing may be answered locally meanwhile.
+	skipping bool
 }
 
 type pendingMsg struct {
@@ -47,6 +51,9 @@ func (p *pipeline) pushX(typ byte, x *pendingX) {
 		return // ignored by the server while it is in COPY IN
 	}
 	p.q = append(p.q, pendingMsg{typ: typ, x: x})
+	if typ == 'S' {
+		p.skipping = false
+	}
 	switch typ {
 	case 'E', 'Q':
 		p.since = 0
@@ -120,6 +127,9 @@ func (p *pipeline) onServer(typ byte) {
 			}
 			p.pop()
 		}
+		if p.head == len(p.q) {
+			p.skipping = true
+		}
 	case 'Z':
 		for p.head < len(p.q) {
 			m := p.q[p.head]
@@ -175,7 +185,7 @@ func (p *pipeline) peek() (typ byte, x *pendingX) {
 func (p *pipeline) empty() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.head == len(p.q)
+	return p.head == len(p.q) && !p.skipping
 }
 
 // abandon finishes every pending message's instructions when the session
