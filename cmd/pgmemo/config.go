@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pgmemo/pgmemo/proxy"
 )
 
 var errUsage = errors.New("usage")
@@ -24,6 +26,12 @@ type config struct {
 	logFormat       string
 	shutdownTimeout time.Duration
 	maxMessage      int
+
+	invalidation  string
+	cacheMaxBytes byteSize
+	cacheMaxEntry byteSize
+	cacheTTL      time.Duration
+	txPolicy      string
 }
 
 func (c *config) register(fs *flag.FlagSet) {
@@ -35,6 +43,41 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long busy sessions may take to finish before they are closed")
 	fs.IntVar(&c.maxMessage, "max-message-bytes", 0, "largest client message accepted (0: PostgreSQL's limit, 1 GiB)")
+	fs.StringVar(&c.invalidation, "invalidation", "off", "how cached results are kept fresh: off (no caching) or statement (writes through this proxy invalidate at commit; bound outside writes with --cache-ttl)")
+	c.cacheMaxBytes = 256 << 20
+	fs.Var(&c.cacheMaxBytes, "cache-max-bytes", "memory bound of the result cache (e.g. 256MiB, 2GiB)")
+	c.cacheMaxEntry = 1 << 20
+	fs.Var(&c.cacheMaxEntry, "cache-max-entry-bytes", "largest result cached; bigger ones stream through uncached")
+	fs.DurationVar(&c.cacheTTL, "cache-ttl", 0, "when positive, how long a cached result is served at most")
+	fs.StringVar(&c.txPolicy, "tx-policy", "until-write", "hits inside transaction blocks: until-write (READ COMMITTED blocks until their first write) or never")
+}
+
+// byteSize is a flag value in bytes, written as a number with an optional
+// unit: B, kB/KiB, MB/MiB, GB/GiB (powers of 1024 for both spellings, as in
+// PostgreSQL's own settings).
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+
+func (b *byteSize) Set(s string) error {
+	s = strings.TrimSpace(s)
+	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := s, ""
+	if i >= 0 {
+		num, unit = s[:i], strings.ToLower(strings.TrimSpace(s[i:]))
+	}
+	n, err := strconv.ParseFloat(num, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("%q is not a size (examples: 1048576, 64MiB, 2GB)", s)
+	}
+	mult := map[string]float64{"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10,
+		"m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30,
+		"t": 1 << 40, "tb": 1 << 40, "tib": 1 << 40}[unit]
+	if mult == 0 {
+		return fmt.Errorf("%q: unknown unit %q (use B, kB, MB, GB or KiB, MiB, GiB)", s, unit)
+	}
+	*b = byteSize(n * mult)
+	return nil
 }
 
 // parseFlags parses args, with PGMEMO_<FLAG> environment variables (dashes as
@@ -73,7 +116,31 @@ func (c *config) validate() error {
 	if c.shutdownTimeout < 0 {
 		return errors.New("--shutdown-timeout must not be negative")
 	}
+	if c.invalidation != "off" && c.invalidation != "statement" {
+		return fmt.Errorf("--invalidation %q: allowed values are off, statement (wal comes with logical-replication invalidation)", c.invalidation)
+	}
+	if _, err := proxy.ParseTxPolicy(c.txPolicy); err != nil {
+		return fmt.Errorf("--tx-policy: %w", err)
+	}
+	if c.cacheTTL < 0 {
+		return errors.New("--cache-ttl must not be negative")
+	}
+	if c.cacheMaxBytes <= 0 || c.cacheMaxEntry <= 0 {
+		return errors.New("--cache-max-bytes and --cache-max-entry-bytes must be positive")
+	}
 	return nil
+}
+
+// cacheOptions is the proxy's cache configuration.
+func (c *config) cacheOptions() proxy.CacheOptions {
+	p, _ := proxy.ParseTxPolicy(c.txPolicy)
+	return proxy.CacheOptions{
+		Enabled:       c.invalidation == "statement",
+		MaxBytes:      int64(c.cacheMaxBytes),
+		MaxEntryBytes: int(c.cacheMaxEntry),
+		TTL:           c.cacheTTL,
+		TxPolicy:      p,
+	}
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -51,6 +51,7 @@ func runDemo(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Write
 		fmt.Fprintf(stdout, "\npgmemo is listening on %s. Connect through it with:\n\n", addr)
 		fmt.Fprintf(stdout, "    psql \"postgres://postgres@%s/demo?sslmode=disable\"\n\n", net.JoinHostPort(host, port))
 		fmt.Fprintln(stdout, "Try: SELECT country, count(*), sum(amount) FROM orders JOIN customers c ON c.id = customer_id GROUP BY 1;")
+		fmt.Fprintln(stdout, "Run it twice, then SHOW pgmemo.last; tells how it was served, SHOW pgmemo.stats; what the cache holds.")
 		fmt.Fprintln(stdout, strings.Repeat("-", 72))
 		fmt.Fprintln(stdout, "Press Ctrl-C to stop; the throwaway database is removed.")
 	})

@@ -34,6 +34,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("pgmemo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.register(fs)
+	if cmd == "demo" {
+		cfg.invalidation = "statement" // the demo's database is only written through the proxy
+	}
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
@@ -88,12 +91,17 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, ready func(addr s
 		TLSConfig:       tlsCfg,
 		Logger:          log,
 		MaxMessageBytes: cfg.maxMessage,
+		Cache:           cfg.cacheOptions(),
 	}
 	l, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.listen, err)
 	}
-	log.Info("pgmemo listening", "addr", l.Addr().String(), "upstream", up.String(), "tls", tlsCfg != nil)
+	log.Info("pgmemo listening", "addr", l.Addr().String(), "upstream", up.String(), "tls", tlsCfg != nil,
+		"invalidation", cfg.invalidation, "cache_max_bytes", int64(cfg.cacheMaxBytes))
+	if cfg.invalidation == "statement" && cfg.cacheTTL == 0 {
+		log.Warn("caching with --invalidation=statement and no --cache-ttl: writes that do not go through this proxy are not seen; set --cache-ttl to bound how stale their readers may get")
+	}
 	if ready != nil {
 		ready(l.Addr().String())
 	}
