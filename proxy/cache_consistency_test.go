@@ -337,10 +337,10 @@ CREATE TABLE part1 PARTITION OF part FOR VALUES FROM (0) TO (10); INSERT INTO pa
 
 	// Not cacheable: time, locking clauses, temporary tables.
 	for q, reason := range map[string]string{
-		"SELECT now()::text":                 "time_function:now",
-		"SELECT v::text FROM a FOR UPDATE":   "locking_clause",
-		"SELECT random()::text":              "volatile_function:random",
-		"SELECT pg_backend_pid()::text":      "",
+		"SELECT now()::text":                  "time_function:now",
+		"SELECT v::text FROM a FOR UPDATE":    "locking_clause",
+		"SELECT random()::text":               "volatile_function:random",
+		"SELECT pg_backend_pid()::text":       "",
 		"SELECT count(*)::text FROM pg_class": "system_catalog:pg_class",
 	} {
 		served(t, c, q)
