@@ -56,6 +56,8 @@ type cacheSession struct {
 	portals map[string]*portal
 	keyBuf  []byte
 	batch   batch
+	view    []viewEntry // answerBatch's scratch
+	scratch []*portal   // reused portals of batches answered locally
 }
 
 type savepoint struct {

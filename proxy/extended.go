@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"time"
@@ -24,6 +25,7 @@ type portal struct {
 	st       *stmt  // nil when the statement is not known to the proxy
 	raw      []byte // the Bind, kept while the portal exists only locally
 	key      string // the cache key of its Execute; empty when not cacheable
+	keyBuf   []byte // the same, while the batch is answered locally
 	results  []byte // result format codes
 	upstream bool
 }
@@ -136,37 +138,65 @@ func (s *session) planOf(st *stmt, searchPath string) *plan {
 	return st.plan
 }
 
+// viewEntry is a statement or portal as a batch being answered locally would
+// leave it; nothing is committed to the session unless the whole batch is.
+type viewEntry struct {
+	portal bool
+	name   []byte // aliases the batch buffer
+	st     *stmt
+	pt     *portal // nil with portal set: closed
+	closed bool
+}
+
 // answerBatch answers the batch without the server when every message can be:
 // statements known to parse, Binds of cacheable statements, Describes whose
 // answer is cached, Executes that hit. It writes nothing and returns false
-// otherwise.
+// otherwise. It allocates little: an unnamed statement parsed again with the
+// same text is reused, and so are the portal structs of unnamed portals.
 func (s *session) answerBatch() bool {
 	c := s.cache
 	b := &c.batch
 	if !s.pipe.empty() {
 		return false
 	}
-	s.mu.Lock()
-	c.refreshKey(s.params)
-	bypass := c.bypassReason(s.state(), s.srv.cache.opts.TxPolicy)
-	searchPath := c.searchPath
-	status := byte('I')
-	if s.state() == stateInTx {
-		status = 'T'
-	}
-	s.mu.Unlock()
-	if s.state() != stateIdle && s.state() != stateInTx {
+	st0 := s.state()
+	if st0 != stateIdle && st0 != stateInTx {
 		return false
 	}
-	cache := s.srv.cache.c
-	var newStmts map[string]*stmt
-	var newPortals map[string]*portal
-	lookupStmt := func(name string) *stmt {
-		if st, ok := newStmts[name]; ok {
-			return st
-		}
-		return c.stmts[name]
+	s.mu.Lock()
+	c.refreshKey(s.params)
+	bypass := c.bypassReason(st0, s.srv.cache.opts.TxPolicy)
+	searchPath := c.searchPath
+	s.mu.Unlock()
+	status := byte('I')
+	if st0 == stateInTx {
+		status = 'T'
 	}
+	endsWithSync := b.msgs[len(b.msgs)-1].typ == 'S'
+	keep := status == 'T' || !endsWithSync // portals outlive the batch
+	cache := s.srv.cache.c
+	view := c.view[:0]
+	find := func(isPortal bool, name []byte) *viewEntry {
+		for i := len(view) - 1; i >= 0; i-- {
+			if view[i].portal == isPortal && bytes.Equal(view[i].name, name) {
+				return &view[i]
+			}
+		}
+		return nil
+	}
+	lookupStmt := func(name []byte) *stmt {
+		if e := find(false, name); e != nil {
+			return e.st
+		}
+		return c.stmts[string(name)]
+	}
+	lookupPortal := func(name []byte) *portal {
+		if e := find(true, name); e != nil {
+			return e.pt
+		}
+		return nil // only portals bound in this batch are answered locally
+	}
+	nportals := 0
 	out := s.localOut[:0]
 	var last lastInfo
 	hits := 0
@@ -178,11 +208,17 @@ func (s *session) answerBatch() bool {
 			if !ok {
 				return false
 			}
-			name := string(p.name)
-			if name != "" && lookupStmt(name) != nil {
+			var st *stmt
+			if len(p.name) == 0 {
+				if old := lookupStmt(nil); old != nil && old.text == string(p.query) && bytes.Equal(old.oids, p.oids) {
+					st = old // the same unnamed statement again
+				}
+			} else if lookupStmt(p.name) != nil {
 				return false // the server decides: "already exists"
 			}
-			st := &stmt{name: name, text: string(p.query), oids: append([]byte(nil), p.oids...)}
+			if st == nil {
+				st = &stmt{name: string(p.name), text: string(p.query), oids: bytes.Clone(p.oids)}
+			}
 			pl := s.planOf(st, searchPath)
 			if pl.admin == adminNone {
 				if !pl.cacheable || bypass != "" {
@@ -192,35 +228,44 @@ func (s *session) answerBatch() bool {
 					return false
 				}
 			}
-			if newStmts == nil {
-				newStmts = map[string]*stmt{}
-			}
-			newStmts[name] = st
+			view = append(view, viewEntry{name: p.name, st: st})
 			out = append(out, msgParseComplete...)
 		case 'B':
 			bm, ok := decodeBind(body)
 			if !ok {
 				return false
 			}
-			st := lookupStmt(string(bm.stmt))
+			st := lookupStmt(bm.stmt)
 			if st == nil {
 				return false
 			}
 			pl := s.planOf(st, searchPath)
-			pt := &portal{st: st, results: bm.results}
-			if pl.admin == adminNone {
-				if !pl.cacheable || bypass != "" {
-					return false
+			if pl.admin == adminNone && (!pl.cacheable || bypass != "") {
+				return false
+			}
+			// A portal struct from the session's scratch list, unless it
+			// must outlive the batch.
+			var pt *portal
+			if keep {
+				pt = &portal{}
+			} else {
+				if nportals == len(c.scratch) {
+					c.scratch = append(c.scratch, &portal{})
 				}
-				pt.key = string(c.key('E', st.text, st.oids, bm.tail))
+				pt = c.scratch[nportals]
+				nportals++
 			}
-			if status == 'T' || b.msgs[len(b.msgs)-1].typ != 'S' {
-				pt.raw = append([]byte(nil), m.raw(b)...) // it may outlive the batch
+			pt.st, pt.results, pt.upstream = st, bm.results, false
+			pt.keyBuf = pt.keyBuf[:0]
+			if pl.admin == adminNone {
+				pt.keyBuf = append(pt.keyBuf, c.key('E', st.text, st.oids, bm.tail)...)
 			}
-			if newPortals == nil {
-				newPortals = map[string]*portal{}
+			pt.raw = nil
+			if keep {
+				pt.results = bytes.Clone(bm.results)
+				pt.raw = bytes.Clone(m.raw(b))
 			}
-			newPortals[string(bm.portal)] = pt
+			view = append(view, viewEntry{portal: true, name: bm.portal, pt: pt})
 			out = append(out, msgBindComplete...)
 		case 'D':
 			kind, name, ok := decodeTarget(body)
@@ -230,18 +275,18 @@ func (s *session) answerBatch() bool {
 			var st *stmt
 			var results []byte
 			if kind == 'S' {
-				st = lookupStmt(string(name))
-			} else if pt := newPortals[string(name)]; pt != nil {
+				st = lookupStmt(name)
+			} else if pt := lookupPortal(name); pt != nil {
 				st, results = pt.st, pt.results
 			}
 			if st == nil {
 				return false
 			}
-			if s.planOf(st, searchPath).admin != adminNone {
+			if a := s.planOf(st, searchPath).admin; a != adminNone {
 				if kind == 'S' {
 					out = appendParamDescription(out, 0)
 				}
-				out = st.plan.admin.appendRowDescription(out)
+				out = a.appendRowDescription(out)
 				continue
 			}
 			v, ok := cache.Get(unsafeString(c.key('S', st.text, st.oids, nil)))
@@ -263,18 +308,18 @@ func (s *session) answerBatch() bool {
 			if !ok {
 				return false
 			}
-			pt := newPortals[string(name)]
+			pt := lookupPortal(name)
 			if pt == nil {
 				return false
 			}
-			if pl := s.planOf(pt.st, searchPath); pl.admin != adminNone {
-				out = s.appendAdmin(out, pl.admin, false)
+			if a := s.planOf(pt.st, searchPath).admin; a != adminNone {
+				out = s.appendAdmin(out, a, false)
 				continue
 			}
 			if maxRows != 0 {
 				return false
 			}
-			v, ok := cache.Get(pt.key)
+			v, ok := cache.Get(unsafeString(pt.keyBuf))
 			if !ok {
 				return false
 			}
@@ -287,20 +332,16 @@ func (s *session) answerBatch() bool {
 				return false
 			}
 			if kind == 'S' {
-				st := lookupStmt(string(name))
+				st := lookupStmt(name)
 				if st == nil || st.upstream {
 					return false
 				}
-				if newStmts == nil {
-					newStmts = map[string]*stmt{}
-				}
-				newStmts[string(name)] = nil
+				view = append(view, viewEntry{name: name, closed: true})
 			} else {
-				pt := newPortals[string(name)]
-				if pt == nil {
+				if lookupPortal(name) == nil {
 					return false
 				}
-				newPortals[string(name)] = nil
+				view = append(view, viewEntry{portal: true, name: name, closed: true})
 			}
 			out = append(out, msgCloseComplete...)
 		case 'S':
@@ -312,24 +353,25 @@ func (s *session) answerBatch() bool {
 	}
 	// Every message is answered: commit the batch's view of statements and
 	// portals and write the answers.
-	for name, st := range newStmts {
-		if st == nil {
-			delete(c.stmts, name)
-		} else {
-			c.stmts[name] = st
-		}
+	if !keep {
+		clear(c.portals) // the implicit transaction ended: the server drops them
 	}
-	if status == 'I' && b.msgs[len(b.msgs)-1].typ == 'S' {
-		clear(c.portals) // the implicit transaction ended: the server would drop them
-	} else {
-		for name, pt := range newPortals {
-			if pt == nil {
-				delete(c.portals, name)
-			} else {
-				c.portals[name] = pt
+	for _, e := range view {
+		switch {
+		case !e.portal && e.closed:
+			delete(c.stmts, string(e.name))
+		case !e.portal:
+			if c.stmts[string(e.name)] != e.st {
+				c.stmts[string(e.name)] = e.st
 			}
+		case keep && e.closed:
+			delete(c.portals, string(e.name))
+		case keep:
+			c.portals[string(e.name)] = e.pt
 		}
 	}
+	clear(view)
+	c.view = view[:0]
 	if hits > 0 {
 		s.mu.Lock()
 		c.last = last

@@ -1,0 +1,147 @@
+package proxy
+
+import (
+	"bytes"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/pgmemo/pgmemo/cachecore"
+	"github.com/pgmemo/pgmemo/wire"
+)
+
+// discardConn is a client connection that swallows what the proxy writes.
+type discardConn struct{ net.Conn }
+
+func (discardConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (discardConn) SetWriteDeadline(time.Time) error { return nil }
+
+// benchSession builds a session whose database has a cached plan for text
+// (as if the catalog had said it is a cacheable read of one relation), with
+// no client or upstream sockets: the benchmark feeds messages straight to the
+// routing code, and the answers go to discardConn.
+func benchSession(b *testing.B, text string) *session {
+	b.Helper()
+	srv := &Server{Upstream: &Upstream{}}
+	cs, err := newCacheState(CacheOptions{Enabled: true}, srv.Upstream)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv.cache = cs
+	s := &session{srv: srv, params: map[string]string{"session_authorization": "bench", "TimeZone": "UTC"}}
+	s.cw.conn = discardConn{}
+	s.cw.stats = &srv.stats
+	s.cr = wire.NewReader(bytes.NewReader(nil), wire.ValidFrontend, 0, 0)
+	s.st.Store(uint32(stateIdle))
+	s.cache = newCacheSession(cs, map[string]string{"user": "bench", "database": "bench"})
+	s.cache.defaults = map[string]string{"search_path": `"$user", public`, "default_transaction_isolation": "read committed"}
+	s.mu.Lock()
+	s.cache.refreshKey(s.params)
+	sp := s.cache.searchPath
+	s.mu.Unlock()
+	an := cs.an.Analyze(text)
+	if !an.Cacheable {
+		b.Fatalf("%s: not cacheable: %s", text, an.Reason)
+	}
+	d := s.cache.db
+	d.plans.Store(planKey{sp, text}, &plan{an: an, cacheable: true, tags: []cachecore.Tag{d.tag(16384)}, fx: []stmtFx{{}}, gen: d.gen.Load()})
+	return s
+}
+
+// frame splits concatenated raw messages into wire.Messages.
+func frame(b *testing.B, raw []byte) []wire.Message {
+	r := wire.NewReader(bytes.NewReader(raw), nil, 0, 0)
+	var msgs []wire.Message
+	for {
+		m, err := r.Next()
+		if err != nil {
+			break
+		}
+		m.Raw = bytes.Clone(m.Raw)
+		m.Body = m.Raw[5:]
+		msgs = append(msgs, m)
+	}
+	return msgs
+}
+
+const benchSQL = "SELECT abalance FROM pgbench_accounts WHERE aid = $1"
+
+// BenchmarkHitExtended measures a pgbench -M extended style hit: Parse,
+// Bind, Describe portal, Execute, Sync answered from the cache.
+func BenchmarkHitExtended(b *testing.B) {
+	s := benchSession(b, benchSQL)
+	c := s.cache
+	cache := s.srv.cache.c
+	oids := []byte{}
+	bindTail := []byte{0, 0, 0, 1, 0, 0, 0, 3, '4', '2', '7', 0, 0}
+	// What the server would have answered.
+	rowDesc := appendRowDescription(nil, "abalance")
+	value := appendCommandComplete(appendDataRow(nil, "0"), "SELECT 1")
+	snap := cache.Snapshot(c.db.scope, c.db.tag(16384))
+	if err := cache.Set(string(c.key('S', benchSQL, oids, nil)), encodeDesc(nil, rowDesc), snap); err != nil {
+		b.Fatal(err)
+	}
+	if err := cache.Set(string(c.key('E', benchSQL, oids, bindTail)), value, snap); err != nil {
+		b.Fatal(err)
+	}
+	var raw []byte
+	raw = appendParse(raw, nil, []byte(benchSQL), oids)
+	raw = appendMsg(raw, 'B', func(b []byte) []byte { return append(append(b, 0, 0), bindTail...) })
+	raw = appendMsg(raw, 'D', func(b []byte) []byte { return append(b, 'P', 0) })
+	raw = appendMsg(raw, 'E', func(b []byte) []byte { return append(b, 0, 0, 0, 0, 0) })
+	raw = appendSync(raw)
+	msgs := frame(b, raw)
+	run := func() {
+		for _, m := range msgs {
+			if err := s.bufferExtended(m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	run()
+	if s.srv.cache.localAnswers.Load() != 1 {
+		b.Fatalf("the batch was not answered locally (last: %+v)", c.last)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		run()
+	}
+}
+
+// BenchmarkHitSimple measures a simple-protocol hit.
+func BenchmarkHitSimple(b *testing.B) {
+	const text = "SELECT abalance FROM pgbench_accounts WHERE aid = 427"
+	s := benchSession(b, text)
+	c := s.cache
+	cache := s.srv.cache.c
+	value := appendCommandComplete(appendDataRow(appendRowDescription(nil, "abalance"), "0"), "SELECT 1")
+	if err := cache.Set(string(c.key('Q', text, nil, nil)), value, cache.Snapshot(c.db.scope, c.db.tag(16384))); err != nil {
+		b.Fatal(err)
+	}
+	msgs := frame(b, appendMsg(nil, 'Q', func(b []byte) []byte { return append(append(b, text...), 0) }))
+	if err := s.routeQuery(msgs[0]); err != nil || c.last.result != "hit" {
+		b.Fatalf("not a hit: %v %+v", err, c.last)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.routeQuery(msgs[0])
+	}
+}
+
+// TestHitPathAllocations keeps the hit path from growing allocations.
+func TestHitPathAllocations(t *testing.T) {
+	for name, f := range map[string]func(*testing.B){"extended": BenchmarkHitExtended, "simple": BenchmarkHitSimple} {
+		r := testing.Benchmark(f)
+		if r.N == 0 {
+			t.Fatalf("%s: benchmark failed", name)
+		}
+		if a := r.AllocsPerOp(); a > 8 {
+			t.Errorf("%s hit: %d allocations per hit, want at most 8", name, a)
+		}
+		t.Logf("%s hit: %s, %d allocs/op", name, time.Duration(r.NsPerOp()), r.AllocsPerOp())
+	}
+}
+
+
