@@ -143,5 +143,3 @@ func TestHitPathAllocations(t *testing.T) {
 		t.Logf("%s hit: %s, %d allocs/op", name, time.Duration(r.NsPerOp()), r.AllocsPerOp())
 	}
 }
-
-
