@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -69,6 +70,7 @@ type CacheOptions struct {
 // cacheState is the server's cache: shared by every session.
 type cacheState struct {
 	opts  CacheOptions
+	log   *slog.Logger
 	c     *cachecore.Cache
 	an    *query.Analyzer
 	up    *Upstream
@@ -95,13 +97,14 @@ func (cs *cacheState) maxBytes() int64 {
 	return cachecore.DefaultMaxBytes
 }
 
-func newCacheState(opts CacheOptions, up *Upstream) (*cacheState, error) {
+func newCacheState(opts CacheOptions, up *Upstream, log *slog.Logger) (*cacheState, error) {
 	c, err := cachecore.New(cachecore.Options{MaxBytes: opts.MaxBytes, MaxEntryBytes: opts.MaxEntryBytes, TTL: opts.TTL})
 	if err != nil {
 		return nil, err
 	}
 	return &cacheState{
 		opts: opts,
+		log:  log,
 		c:    c,
 		an:   query.NewAnalyzer(query.Config{CacheSize: opts.AnalyzerSize}),
 		up:   up,
@@ -118,6 +121,22 @@ type dbState struct {
 	plans   sync.Map // planKey -> *plan
 	nplans  atomic.Int64
 	gen     atomic.Uint64 // bumped by DDL: plans of older generations are stale
+
+	warnMu   sync.Mutex
+	lastWarn time.Time
+}
+
+// catalogFailed logs, at most once a minute per database, that the catalog
+// could not be asked: until it can, nothing of that database is cached.
+func (cs *cacheState) catalogFailed(d *dbState, err error) {
+	d.warnMu.Lock()
+	defer d.warnMu.Unlock()
+	if time.Since(d.lastWarn) < time.Minute {
+		return
+	}
+	d.lastWarn = time.Now()
+	cs.log.Warn("cannot read the catalog on the service connection (the --upstream URL's user and password); results of this database are not cached and writes invalidate all of it",
+		"database", d.name, "err", err)
 }
 
 func (cs *cacheState) db(name string) *dbState {
@@ -262,6 +281,7 @@ func (cs *cacheState) makePlan(ctx context.Context, d *dbState, searchPath, text
 		switch {
 		case err != nil:
 			p.cacheable, p.reason, catalogFailed = false, reasonCatalog, true
+			cs.catalogFailed(d, err)
 		case !res.Cacheable:
 			p.cacheable, p.reason = false, res.Reason
 		default:
@@ -276,6 +296,7 @@ func (cs *cacheState) makePlan(ctx context.Context, d *dbState, searchPath, text
 			v, err := d.catalog.FunctionVolatility(ctx, searchPath, f)
 			if err != nil {
 				p.cacheable, p.reason, catalogFailed = false, reasonCatalog, true
+				cs.catalogFailed(d, err)
 				break
 			}
 			if !v.Cacheable {
@@ -325,6 +346,7 @@ func (cs *cacheState) effects(ctx context.Context, d *dbState, searchPath string
 		for _, f := range st.Functions {
 			v, err := d.catalog.FunctionVolatility(ctx, searchPath, f)
 			if err != nil {
+				cs.catalogFailed(d, err)
 				fx.scope, fx.wrote = true, true
 				return fx, true
 			}
@@ -382,6 +404,7 @@ func (cs *cacheState) effects(ctx context.Context, d *dbState, searchPath string
 	if len(written) > 0 && !fx.scope {
 		res, err := d.catalog.ResolveRelations(ctx, searchPath, written)
 		if err != nil {
+			cs.catalogFailed(d, err)
 			fx.scope = true
 			return fx, true
 		}

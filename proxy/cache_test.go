@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/pgmemo/pgmemo/internal/pgtest"
 	"github.com/pgmemo/pgmemo/proxy"
 )
 
@@ -85,4 +86,25 @@ func TestCacheHitEveryPgxMode(t *testing.T) {
 func logStats(t *testing.T, p *testProxy) {
 	st, _ := p.Srv.CacheStats()
 	t.Logf("cache stats: %+v", st)
+}
+
+// TestCacheCatalogUnavailable: when the service connection cannot log in,
+// nothing is cached, but clients get correct answers and writes work.
+func TestCacheCatalogUnavailable(t *testing.T) {
+	up, err := proxy.ParseUpstream(cluster.URL(pgtest.PasswordUser, "wrong password", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startProxy(t, withCache(), func(s *proxy.Server) { s.Upstream = up })
+	db := newDB(t)
+	c := pgxConnect(t, p.URL("", "", db))
+	mustExec(t, c, "CREATE TABLE kv(k int PRIMARY KEY, v text); INSERT INTO kv VALUES (1, 'one')")
+	for i := 0; i < 2; i++ {
+		expect(t, c, "uncached read", "SELECT v FROM kv WHERE k = $1", "one", "miss-not-cacheable", 1)
+		if l := showLast(t, c); l.Reason != "catalog_unavailable" {
+			t.Errorf("reason %q, want catalog_unavailable", l.Reason)
+		}
+	}
+	mustExec(t, c, "UPDATE kv SET v = 'uno'")
+	expect(t, c, "after update", "SELECT v FROM kv WHERE k = $1", "uno", "miss-not-cacheable", 1)
 }

@@ -23,7 +23,7 @@ func (discardConn) SetWriteDeadline(time.Time) error { return nil }
 func benchSession(b *testing.B, text string) *session {
 	b.Helper()
 	srv := &Server{Upstream: &Upstream{}}
-	cs, err := newCacheState(CacheOptions{Enabled: true}, srv.Upstream)
+	cs, err := newCacheState(CacheOptions{Enabled: true}, srv.Upstream, srv.logger())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -141,7 +141,7 @@ func (s *Server) Serve(l net.Listener) error {
 		s.listeners = map[net.Listener]struct{}{}
 	}
 	if s.Cache.Enabled && s.cache == nil {
-		cs, err := newCacheState(s.Cache, s.Upstream)
+		cs, err := newCacheState(s.Cache, s.Upstream, s.logger())
 		if err != nil {
 			s.mu.Unlock()
 			return fmt.Errorf("proxy: cache: %w", err)
