@@ -21,8 +21,11 @@
 //     server checks the client's own credentials. SCRAM-SHA-256-PLUS is removed
 //     from the server's mechanism list, because channel binding cannot cross a
 //     proxy that terminates TLS. The server's BackendKeyData is kept and the
-//     client receives a key issued by the proxy instead. The first ReadyForQuery
-//     ends the phase; phases 1-3 are bounded by Server.StartupTimeout.
+//     client receives a key issued by the proxy instead. With caching on, the
+//     proxy then reads the session defaults it cannot learn otherwise
+//     (search_path, default_transaction_isolation) with one query of its own.
+//     The first ReadyForQuery ends the phase; phases 1-3 are bounded by
+//     Server.StartupTimeout.
 //  4. Relay. The session goroutine reads client messages and forwards them; a
 //     second goroutine forwards server messages. Both work message by message
 //     (wire.Reader frames each one, bounded in size) and flush when no further
@@ -38,6 +41,23 @@
 //     ReadyForQuery messages are still owed. NotificationResponse,
 //     NoticeResponse and ParameterStatus flow to the client as they arrive, also
 //     while it is idle.
+//
+//     With caching on (Server.Cache), the client half routes instead of
+//     forwarding: a simple Query is analysed (query.Analyzer, then a per-database
+//     plan built from the catalog on a service connection) and, when it is a
+//     cacheable read and the session's state allows (cacheSession.bypassReason),
+//     answered from the cache or forwarded with a capture that fills it;
+//     extended-protocol messages are buffered to Sync or Flush and the batch is
+//     routed once (extended.go): answered entirely locally, or forwarded whole,
+//     preceded by the statements and portals that existed only locally. Local
+//     answers are given only when nothing is in flight upstream, so they never
+//     overtake the server's. Every forwarded message carries its instructions
+//     in the pipeline (pendingX: fill, learn a description, drop the answer to
+//     a message the proxy sent itself, the statement's effects), which the
+//     upstream half carries out before the message leaves the pipeline
+//     (capture.go): effects are applied at each CommandComplete, and at a
+//     ReadyForQuery that ends a transaction the committed writes are
+//     invalidated before the client can see it, the rolled-back ones dropped.
 //  5. Termination. After a Terminate the proxy stops reading the client but
 //     still delivers the server's answers to everything pipelined before it,
 //     until the server closes. A client disconnect (io.EOF is not an error), a
