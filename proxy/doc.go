@@ -11,11 +11,13 @@
 //     with ALPN "postgresql". A CancelRequest is looked up by the proxy-issued key
 //     and forwarded to the owning session's upstream backend, then the
 //     connection closes. The phase ends with the StartupMessage.
+//
 //  2. Upstream connection. The proxy dials Server.Upstream (TLS as its sslmode
 //     says, with the URL's fallbacks) and forwards the StartupMessage byte for
 //     byte: the client's user, database, options and protocol version (3.0 or
 //     3.2) go to the server unchanged. A failure reaches the client as FATAL
 //     08001.
+//
 //  3. Authentication. Authentication requests and the client's responses are
 //     relayed one for one (trust, password, md5, SCRAM-SHA-256, GSS), so the
 //     server checks the client's own credentials. SCRAM-SHA-256-PLUS is removed
@@ -26,6 +28,7 @@
 //     (search_path, default_transaction_isolation) with one query of its own.
 //     The first ReadyForQuery ends the phase; phases 1-3 are bounded by
 //     Server.StartupTimeout.
+//
 //  4. Relay. The session goroutine reads client messages and forwards them; a
 //     second goroutine forwards server messages. Both work message by message
 //     (wire.Reader frames each one, bounded in size) and flush when no further
@@ -58,6 +61,7 @@
 //     (capture.go): effects are applied at each CommandComplete, and at a
 //     ReadyForQuery that ends a transaction the committed writes are
 //     invalidated before the client can see it, the rolled-back ones dropped.
+//
 //  5. Termination. After a Terminate the proxy stops reading the client but
 //     still delivers the server's answers to everything pipelined before it,
 //     until the server closes. A client disconnect (io.EOF is not an error), a
