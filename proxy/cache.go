@@ -213,14 +213,23 @@ func (p *plan) stale(d *dbState, now time.Time) bool {
 }
 
 // planFor returns the plan of text for a session whose effective search_path
-// (with $user replaced by the role) is searchPath.
+// (with $user replaced by the role) is searchPath. A text seen for the first
+// time whose shape (see shapeOf) has a plan already shares that plan.
 func (cs *cacheState) planFor(ctx context.Context, d *dbState, searchPath, text string) *plan {
-	key := planKey{searchPath, text}
 	now := time.Now()
-	if v, ok := d.plans.Load(key); ok {
+	if v, ok := d.plans.Load(planKey{searchPath, text}); ok {
 		p := v.(*plan)
 		if !p.stale(d, now) {
 			return p
+		}
+	}
+	shape, shaped := shapeOf(text)
+	if shaped && shape != text {
+		if v, ok := d.plans.Load(shapeKey{searchPath, shape}); ok {
+			p := v.(*plan)
+			if !p.stale(d, now) {
+				return p
+			}
 		}
 	}
 	gen := d.gen.Load()
@@ -231,9 +240,18 @@ func (cs *cacheState) planFor(ctx context.Context, d *dbState, searchPath, text 
 		d.plans.Clear()
 		d.nplans.Store(1)
 	}
-	d.plans.Store(planKey{searchPath, text}, p)
+	if shaped && shape != text && shapeSafe(p) {
+		// Later texts of the same shape find it; this one too.
+		d.plans.Store(shapeKey{searchPath, shape}, p)
+	} else {
+		d.plans.Store(planKey{searchPath, text}, p)
+	}
 	return p
 }
+
+// shapeKey keys the plans shared by a shape; a distinct type from planKey so
+// that a shape never matches a text.
+type shapeKey struct{ searchPath, shape string }
 
 type planKey struct{ searchPath, text string }
 
