@@ -56,6 +56,7 @@ type cacheSession struct {
 	portals map[string]*portal
 	keyBuf  []byte
 	batch   batch
+	upOpen  bool        // messages went upstream since the last Sync or Query sent there
 	view    []viewEntry // answerBatch's scratch
 	scratch []*portal   // reused portals of batches answered locally
 }

@@ -156,7 +156,7 @@ type viewEntry struct {
 func (s *session) answerBatch() bool {
 	c := s.cache
 	b := &c.batch
-	if !s.pipe.empty() {
+	if c.upOpen || !s.pipe.empty() {
 		return false
 	}
 	st0 := s.state()
@@ -517,6 +517,9 @@ func (s *session) forwardBatch() {
 		s.upBuf = append(s.upBuf, m.raw(b)...)
 		s.pipe.pushX(m.typ, x)
 	}
+	// Messages sent without a Sync behind them leave the server's implicit
+	// transaction open: the Sync that ends it must reach the server.
+	c.upOpen = b.msgs[len(b.msgs)-1].typ != 'S'
 	if last.result != "" {
 		s.mu.Lock()
 		c.last = last

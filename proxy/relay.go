@@ -96,6 +96,9 @@ func (s *session) routeCached(m wire.Message) (done bool, err error) {
 		clear(c.stmts)
 		clear(c.portals)
 	}
+	if m.Type != 'Q' && m.Type != 'F' {
+		c.upOpen = true
+	}
 	if m.Type == 'Q' || m.Type == 'E' || m.Type == 'F' {
 		s.pipe.pushX(m.Type, &pendingX{fx: unknownFx})
 	} else {

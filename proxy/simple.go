@@ -24,7 +24,8 @@ func (s *session) routeQuery(m wire.Message) error {
 	if n := len(body); n > 0 && body[n-1] == 0 {
 		body = body[:n-1]
 	}
-	empty := s.pipe.empty()
+	empty := !c.upOpen && s.pipe.empty()
+	c.upOpen = false // the Query ends the server's implicit transaction
 	s.mu.Lock()
 	c.refreshKey(s.params)
 	bypass := c.bypassReason(s.state(), s.srv.cache.opts.TxPolicy)
