@@ -1,0 +1,270 @@
+package invalidate_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pgmemo/pgmemo/internal/pgtest"
+	"github.com/pgmemo/pgmemo/invalidate"
+)
+
+// walRecorder collects what a Consumer reports.
+type walRecorder struct {
+	mu      sync.Mutex
+	changes [][]uint32
+	schema  [][]uint32
+	lost    []error
+}
+
+func (r *walRecorder) onChange(oids []uint32, _ time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	slices.Sort(oids)
+	r.changes = append(r.changes, oids)
+}
+
+func (r *walRecorder) onSchema(oids []uint32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.schema = append(r.schema, oids)
+}
+
+// changed reports whether some transaction reported exactly oids.
+func (r *walRecorder) changed(oids ...uint32) bool {
+	slices.Sort(oids)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.changes {
+		if slices.Equal(c, oids) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *walRecorder) snapshot() [][]uint32 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.changes)
+}
+
+func (r *walRecorder) reset() {
+	r.mu.Lock()
+	r.changes, r.schema = nil, nil
+	r.mu.Unlock()
+}
+
+// startConsumer runs a Consumer on db until the test ends and waits until it
+// is current.
+func startConsumer(t *testing.T, db string, tweak ...func(*invalidate.Consumer)) (*invalidate.Consumer, *walRecorder) {
+	t.Helper()
+	c := pgtest.Need(t, cluster)
+	rec := &walRecorder{}
+	cons := &invalidate.Consumer{
+		ReplConnect: func(ctx context.Context) (*pgconn.PgConn, error) {
+			cfg, err := pgconn.ParseConfig(c.URL("", "", db))
+			if err != nil {
+				return nil, err
+			}
+			cfg.RuntimeParams["replication"] = "database"
+			cfg.RuntimeParams["logical_decoding_work_mem"] = "64kB" // large transactions stream
+			return pgconn.ConnectConfig(ctx, cfg)
+		},
+		Connect: func(ctx context.Context) (*pgconn.PgConn, error) {
+			return pgconn.Connect(ctx, c.URL("", "", db))
+		},
+		OnChange: rec.onChange,
+		OnSchema: rec.onSchema,
+		OnLost: func(err error) {
+			rec.mu.Lock()
+			rec.lost = append(rec.lost, err)
+			rec.mu.Unlock()
+		},
+		PollInterval: 20 * time.Millisecond,
+	}
+	for _, f := range tweak {
+		f(cons)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { cons.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitCurrent(t, cons)
+	return cons, rec
+}
+
+func waitCurrent(t *testing.T, cons *invalidate.Consumer) {
+	t.Helper()
+	pgtest.Eventually(t, 10*time.Second, func() error {
+		if d, ok := cons.Staleness(time.Now()); !ok || d > time.Second {
+			return fmt.Errorf("consumer not current: %+v", cons.Status())
+		}
+		return nil
+	})
+}
+
+func execDB(t *testing.T, db, sql string) {
+	t.Helper()
+	if err := cluster.Exec(context.Background(), db, sql); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+func oidOf(t *testing.T, db, name string) uint32 {
+	t.Helper()
+	conn, err := cluster.Connect(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	return oids(t, context.Background(), conn.PgConn, name)[0]
+}
+
+func TestConsumerReportsCommittedChanges(t *testing.T) {
+	c := pgtest.Need(t, cluster)
+	const db = "invalidate_wal"
+	if err := c.CreateDatabase(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	execDB(t, db, `CREATE TABLE a(id int PRIMARY KEY, v text); CREATE TABLE b(id int PRIMARY KEY, v text);
+CREATE TABLE audit(n int); ALTER TABLE audit REPLICA IDENTITY FULL; CREATE FUNCTION bump() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN INSERT INTO audit VALUES (1); RETURN NEW; END';
+CREATE TRIGGER t AFTER INSERT ON b FOR EACH ROW EXECUTE FUNCTION bump();
+CREATE TABLE parent(id int PRIMARY KEY); CREATE TABLE child(pid int REFERENCES parent ON DELETE CASCADE); ALTER TABLE child REPLICA IDENTITY FULL;
+CREATE TABLE part(id int, k int, PRIMARY KEY (id, k)) PARTITION BY RANGE (k); CREATE TABLE part1 PARTITION OF part FOR VALUES FROM (0) TO (100);`)
+	a, b, audit, parent, child, part1 := oidOf(t, db, "a"), oidOf(t, db, "b"), oidOf(t, db, "audit"), oidOf(t, db, "parent"), oidOf(t, db, "child"), oidOf(t, db, "part1")
+	cons, rec := startConsumer(t, db)
+	st := cons.Status()
+	if !st.Connected || !strings.HasPrefix(st.Slot, "pgmemo_") || st.Publication != invalidate.DefaultPublication {
+		t.Errorf("status %+v", st)
+	}
+
+	wait := func(what string, oids ...uint32) {
+		t.Helper()
+		pgtest.Eventually(t, 5*time.Second, func() error {
+			if !rec.changed(oids...) {
+				return fmt.Errorf("%s: %v not reported; got %v", what, oids, rec.snapshot())
+			}
+			return nil
+		})
+	}
+	execDB(t, db, "INSERT INTO a VALUES (1, 'x')")
+	wait("insert", a)
+	execDB(t, db, "BEGIN; UPDATE a SET v = 'y'; DELETE FROM a; INSERT INTO parent VALUES (1); COMMIT")
+	wait("one transaction, two tables", a, parent)
+	execDB(t, db, "INSERT INTO b VALUES (1, 'z')")
+	wait("trigger", audit, b)
+	execDB(t, db, "INSERT INTO child VALUES (1)")
+	wait("child", child)
+	execDB(t, db, "DELETE FROM parent")
+	wait("cascade", child, parent)
+	execDB(t, db, "INSERT INTO part VALUES (1, 1)")
+	wait("partition", part1)
+	execDB(t, db, "TRUNCATE a")
+	wait("truncate", a)
+
+	// An aborted transaction reports nothing; a large one streams and is
+	// reported at commit only.
+	rec.reset()
+	execDB(t, db, "BEGIN; INSERT INTO a SELECT g, repeat('x', 100) FROM generate_series(1, 5000) g; ROLLBACK")
+	execDB(t, db, "BEGIN; INSERT INTO b SELECT g, repeat('x', 100) FROM generate_series(2, 5000) g; ROLLBACK")
+	execDB(t, db, "INSERT INTO a SELECT g, repeat('y', 100) FROM generate_series(1, 5000) g")
+	wait("large transaction", a)
+	for _, ch := range rec.snapshot() {
+		if slices.Contains(ch, b) || slices.Contains(ch, audit) {
+			t.Errorf("aborted transaction reported: %v", ch)
+		}
+	}
+	waitCurrent(t, cons)
+	if st := cons.Status(); st.LagBytes > 0 && st.ServerLSN <= st.ReceivedLSN {
+		t.Errorf("lag %+v", st)
+	}
+
+	// DDL with the hook: a logical message at commit.
+	execDB(t, db, invalidate.DDLHookSQL)
+	rec.reset()
+	execDB(t, db, "ALTER TABLE b ADD COLUMN extra int")
+	pgtest.Eventually(t, 5*time.Second, func() error {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		for _, s := range rec.schema {
+			if s == nil {
+				return nil
+			}
+		}
+		return fmt.Errorf("DDL not announced: %v", rec.schema)
+	})
+}
+
+func TestConsumerReconnects(t *testing.T) {
+	c := pgtest.Need(t, cluster)
+	const db = "invalidate_wal_lost"
+	if err := c.CreateDatabase(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	execDB(t, db, "CREATE TABLE a(id int PRIMARY KEY)")
+	a := oidOf(t, db, "a")
+	cons, rec := startConsumer(t, db)
+	// Kill the walsender: the stream is lost, reported, and comes back.
+	execDB(t, db, "SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE application_name = '' OR true")
+	pgtest.Eventually(t, 5*time.Second, func() error {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		if len(rec.lost) == 0 {
+			return fmt.Errorf("loss not reported")
+		}
+		return nil
+	})
+	waitCurrent(t, cons)
+	execDB(t, db, "INSERT INTO a VALUES (1)")
+	pgtest.Eventually(t, 5*time.Second, func() error {
+		if !rec.changed(a) {
+			return fmt.Errorf("not reported after reconnect")
+		}
+		return nil
+	})
+	if cons.Status().Reconnects == 0 {
+		t.Error("no reconnect counted")
+	}
+}
+
+func TestConsumerKeepsWritesWorking(t *testing.T) {
+	c := pgtest.Need(t, cluster)
+	const db = "invalidate_wal_identity"
+	if err := c.CreateDatabase(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	execDB(t, db, "CREATE TABLE nokey(v int); INSERT INTO nokey VALUES (1)")
+	errc := make(chan error, 1)
+	cons := &invalidate.Consumer{
+		ReplConnect: func(ctx context.Context) (*pgconn.PgConn, error) { return nil, fmt.Errorf("not reached") },
+		Connect:     func(ctx context.Context) (*pgconn.PgConn, error) { return pgconn.Connect(ctx, c.URL("", "", db)) },
+		OnChange:    func([]uint32, time.Time) {},
+		OnLost: func(err error) {
+			select {
+			case errc <- err:
+			default:
+			}
+		},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go cons.Run(ctx)
+	var nri *invalidate.NoReplicaIdentityError
+	select {
+	case err := <-errc:
+		if !errors.As(err, &nri) || !slices.Equal(nri.Tables, []string{"nokey"}) {
+			t.Fatalf("got %v, want a NoReplicaIdentityError for nokey", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no error reported")
+	}
+	// The application's writes still work: no publication was created.
+	execDB(t, db, "UPDATE nokey SET v = 2; DELETE FROM nokey")
+}
