@@ -3,6 +3,7 @@ package proxy
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pgmemo/pgmemo/query"
 )
@@ -62,19 +63,24 @@ func (s *session) appendAdmin(b []byte, a adminCommand, withDesc bool) []byte {
 		}
 		b = appendDataRow(b, l.result, l.reason, l.fingerprint)
 	case adminStats:
-		for _, kv := range s.srv.cacheStatsRows() {
+		for _, kv := range s.srv.cacheStatsRows(s.cache.db) {
 			b = appendDataRow(b, kv[0], kv[1])
 		}
 	}
 	return appendCommandComplete(b, "SHOW")
 }
 
-// cacheStatsRows lists the cache's counters as name/value pairs.
-func (srv *Server) cacheStatsRows() [][2]string {
+// cacheStatsRows lists the cache's counters as name/value pairs, and the
+// replication state of database d.
+func (srv *Server) cacheStatsRows(d *dbState) [][2]string {
 	cs := srv.cache
 	st := cs.c.Stats()
 	u := func(n uint64) string { return strconv.FormatUint(n, 10) }
-	return [][2]string{
+	mode := "statement"
+	if cs.opts.WAL {
+		mode = "wal"
+	}
+	rows := [][2]string{
 		{"hits", u(st.Hits)},
 		{"misses", u(st.Misses)},
 		{"misses_cold", u(st.MissesCold)},
@@ -93,7 +99,31 @@ func (srv *Server) cacheStatsRows() [][2]string {
 		{"bytes", u(st.Bytes)},
 		{"max_bytes", strconv.FormatInt(cs.maxBytes(), 10)},
 		{"local_batches", u(cs.localAnswers.Load())},
-		{"invalidation", "statement"},
+		{"invalidation", mode},
 		{"tx_policy", cs.opts.TxPolicy.String()},
 	}
+	if d.wal != nil {
+		ws := d.wal.Status()
+		stale, current := d.wal.Staleness(time.Now())
+		staleness := "not current"
+		if current {
+			staleness = strconv.FormatInt(stale.Milliseconds(), 10)
+		}
+		rows = append(rows,
+			[2]string{"replication_connected", strconv.FormatBool(ws.Connected)},
+			[2]string{"replication_serving", strconv.FormatBool(cs.walBypass(d) == "")},
+			[2]string{"replication_staleness_ms", staleness},
+			[2]string{"replication_lag_bytes", u(ws.LagBytes)},
+			[2]string{"replication_received_lsn", ws.ReceivedLSN.String()},
+			[2]string{"replication_server_lsn", ws.ServerLSN.String()},
+			[2]string{"replication_slot", ws.Slot},
+			[2]string{"replication_transactions", u(ws.Transactions)},
+			[2]string{"replication_invalidations", u(d.walInvalidations.Load())},
+			[2]string{"replication_delay_last_ms", strconv.FormatFloat(float64(d.walDelayLast.Load())/1e6, 'f', 2, 64)},
+			[2]string{"replication_delay_max_ms", strconv.FormatFloat(float64(d.walDelayMax.Load())/1e6, 'f', 2, 64)},
+			[2]string{"replication_reconnects", u(ws.Reconnects)},
+			[2]string{"replication_last_error", ws.LastError},
+		)
+	}
+	return rows
 }

@@ -65,6 +65,30 @@ type CacheOptions struct {
 	// AnalyzerSize bounds the number of statement analyses kept (default
 	// query.DefaultCacheSize).
 	AnalyzerSize int
+
+	// WAL makes every database's changes known through logical replication
+	// (invalidate.Consumer, started when the database's first client
+	// connects, with the Upstream URL's credentials, which need the
+	// REPLICATION attribute), so that writes that do not go through the
+	// proxy invalidate too. A database's results are served only while its
+	// stream is current within MaxStaleness; until then, and whenever the
+	// stream is lost, its reads go upstream. Writes through the proxy still
+	// invalidate at once, at commit.
+	WAL bool
+	// MaxStaleness bounds how far behind the server the stream may be while
+	// hits are served (default 1s).
+	MaxStaleness time.Duration
+	// Publication and ReplicationSlot configure the stream (see
+	// invalidate.Consumer): empty means "pgmemo" and a temporary slot.
+	Publication     string
+	ReplicationSlot string
+}
+
+func (o *CacheOptions) maxStaleness() time.Duration {
+	if o.MaxStaleness > 0 {
+		return o.MaxStaleness
+	}
+	return time.Second
 }
 
 // cacheState is the server's cache: shared by every session.
@@ -77,6 +101,10 @@ type cacheState struct {
 	mu    sync.Mutex
 	dbs   map[string]*dbState
 	dbSeq uint32
+
+	ctx  context.Context // ends with stop: the replication consumers
+	stop context.CancelFunc
+	wg   sync.WaitGroup
 
 	bypass       atomic.Uint64 // cacheable reads sent upstream because of session or transaction state
 	notCacheable atomic.Uint64
@@ -102,7 +130,10 @@ func newCacheState(opts CacheOptions, up *Upstream, log *slog.Logger) (*cacheSta
 	if err != nil {
 		return nil, err
 	}
+	ctx, stop := context.WithCancel(context.Background())
 	return &cacheState{
+		ctx:  ctx,
+		stop: stop,
 		opts: opts,
 		log:  log,
 		c:    c,
@@ -124,6 +155,14 @@ type dbState struct {
 
 	warnMu   sync.Mutex
 	lastWarn time.Time
+
+	wal *invalidate.Consumer // nil unless CacheOptions.WAL
+	// walInvalidations counts relation changes from the stream, walDelay
+	// the latest and largest delay from commit to invalidation (ns).
+	walInvalidations atomic.Uint64
+	walDelayLast     atomic.Int64
+	walDelayMax      atomic.Int64
+	walLastWarn      atomic.Int64
 }
 
 // catalogFailed logs, at most once a minute per database, that the catalog
@@ -157,7 +196,16 @@ func (cs *cacheState) db(name string) *dbState {
 		return pgconn.ConnectConfig(ctx, cfg)
 	}}
 	cs.dbs[name] = d
+	if cs.opts.WAL {
+		cs.startWAL(d)
+	}
 	return d
+}
+
+// close stops the replication consumers.
+func (cs *cacheState) close() {
+	cs.stop()
+	cs.wg.Wait()
 }
 
 // tag is the cache tag of a relation of d.
@@ -257,16 +305,18 @@ type planKey struct{ searchPath, text string }
 
 // Reasons the proxy adds to query's and invalidate's.
 const (
-	reasonCatalog      = "catalog_unavailable"
-	reasonTooLarge     = "too_large"
-	reasonRowLimit     = "row_limit"
-	reasonTransaction  = "transaction"
-	reasonFailedTx     = "failed_transaction"
-	reasonPipelined    = "pipelined"
-	reasonSettings     = "untracked_settings"
-	reasonUnknownStmt  = "unknown_statement"
-	reasonAfterWrite   = "after_write_in_batch"
-	reasonSessionSetup = "session_setup_failed"
+	reasonCatalog        = "catalog_unavailable"
+	reasonTooLarge       = "too_large"
+	reasonRowLimit       = "row_limit"
+	reasonTransaction    = "transaction"
+	reasonFailedTx       = "failed_transaction"
+	reasonPipelined      = "pipelined"
+	reasonSettings       = "untracked_settings"
+	reasonUnknownStmt    = "unknown_statement"
+	reasonAfterWrite     = "after_write_in_batch"
+	reasonSessionSetup   = "session_setup_failed"
+	reasonReplication    = "replication_not_current"
+	reasonReplicationLag = "replication_lag"
 )
 
 func (cs *cacheState) makePlan(ctx context.Context, d *dbState, searchPath, text string) *plan {

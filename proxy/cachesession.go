@@ -184,6 +184,11 @@ func (c *cacheSession) bypassReason(st state, policy TxPolicy) string {
 		return reasonSessionSetup
 	case c.untracked != "" || c.overlayUntracked != "":
 		return reasonSettings
+	}
+	if r := c.cs.walBypass(c.db); r != "" {
+		return r
+	}
+	switch {
 	case st == stateIdle:
 		return ""
 	case st == stateInTx:

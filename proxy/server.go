@@ -228,6 +228,9 @@ func (s *Server) removeSession(sess *session) {
 // ctx.Err() if it had to force sessions closed.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if s.cache != nil {
+		defer s.cache.close() // after the sessions: stop following replication
+	}
 	s.draining = true
 	for l := range s.listeners {
 		l.Close()

@@ -1,0 +1,202 @@
+package proxy_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/pgmemo/pgmemo/internal/pgtest"
+	"github.com/pgmemo/pgmemo/invalidate"
+	"github.com/pgmemo/pgmemo/proxy"
+)
+
+// withWAL turns caching on with invalidation through logical replication.
+func withWAL(o ...func(*proxy.CacheOptions)) func(*proxy.Server) {
+	return withCache(append([]func(*proxy.CacheOptions){func(o *proxy.CacheOptions) { o.WAL = true }}, o...)...)
+}
+
+// showStats returns SHOW pgmemo.stats as a map.
+func showStats(t testing.TB, conn *pgx.Conn) map[string]string {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), "SHOW pgmemo.stats", pgx.QueryExecModeSimpleProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			t.Fatal(err)
+		}
+		m[k] = v
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// waitServing waits until conn's database is served from the cache (its
+// replication stream is current).
+func waitServing(t testing.TB, conn *pgx.Conn) {
+	t.Helper()
+	pgtest.Eventually(t, 10*time.Second, func() error {
+		if st := showStats(t, conn); st["replication_serving"] != "true" {
+			return fmt.Errorf("not serving: %v", st)
+		}
+		return nil
+	})
+}
+
+// eventuallyReads waits (up to 2 s) until q through the proxy returns what it
+// returns directly.
+func eventuallyReads(t *testing.T, viaProxy, direct *pgx.Conn, what, q string, args ...any) {
+	t.Helper()
+	ctx := context.Background()
+	pgtest.Eventually(t, 2*time.Second, func() error {
+		want := runQuery(ctx, direct, q, args...)
+		got := runQuery(ctx, viaProxy, q, args...)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			return fmt.Errorf("%s: %s through the proxy = %+v, directly %+v", what, q, got, want)
+		}
+		return nil
+	})
+}
+
+// TestWALInvalidatesDirectWrites: writes that do not go through the proxy
+// invalidate cached reads through the replication stream.
+func TestWALInvalidatesDirectWrites(t *testing.T) {
+	p := startProxy(t, withWAL())
+	db := newDB(t)
+	direct := pgxConnect(t, directURL("", "", db))
+	mustExec(t, direct, invalidate.DDLHookSQL)
+	mustExec(t, direct, `CREATE TABLE kv(k int PRIMARY KEY, v text); INSERT INTO kv VALUES (1, 'one'), (2, 'two');
+CREATE TABLE audit(id int PRIMARY KEY, n int); INSERT INTO audit VALUES (1, 0);
+CREATE FUNCTION bump() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN UPDATE audit SET n = n + 1 WHERE id = 1; RETURN NEW; END';
+CREATE TABLE trig(id int PRIMARY KEY); CREATE TRIGGER t AFTER INSERT ON trig FOR EACH ROW EXECUTE FUNCTION bump();
+CREATE FUNCTION writer() RETURNS int VOLATILE LANGUAGE sql AS 'UPDATE audit SET n = n + 100 WHERE id = 1 RETURNING n';
+CREATE TABLE parent(id int PRIMARY KEY); CREATE TABLE child(id int PRIMARY KEY, pid int REFERENCES parent ON DELETE CASCADE);
+INSERT INTO parent VALUES (1); INSERT INTO child VALUES (1, 1);
+CREATE TABLE part(id int, k int, PRIMARY KEY (id, k)) PARTITION BY RANGE (k);
+CREATE TABLE part1 PARTITION OF part FOR VALUES FROM (0) TO (10); INSERT INTO part VALUES (1, 1);
+CREATE VIEW kv_view AS SELECT k, upper(v) AS v FROM kv;
+CREATE MATERIALIZED VIEW kv_mat AS SELECT count(*) AS n FROM kv;
+CREATE TABLE recreated(id int PRIMARY KEY, v text); INSERT INTO recreated VALUES (1, 'old');`)
+	viaProxy := pgxConnect(t, p.URL("", "", db))
+	waitServing(t, viaProxy)
+
+	steps := []struct {
+		what, query, write string
+	}{
+		{"update", "SELECT v FROM kv WHERE k = 1", "UPDATE kv SET v = 'uno' WHERE k = 1"},
+		{"insert", "SELECT count(*) FROM kv", "INSERT INTO kv VALUES (3, 'three')"},
+		{"delete", "SELECT string_agg(v, ',' ORDER BY k) FROM kv", "DELETE FROM kv WHERE k = 3"},
+		{"trigger", "SELECT n FROM audit WHERE id = 1", "INSERT INTO trig VALUES (1)"},
+		{"function", "SELECT n FROM audit WHERE id = 1", "SELECT writer()"},
+		{"cascade", "SELECT count(*) FROM child", "DELETE FROM parent"},
+		{"partition through its parent", "SELECT count(*) FROM part", "INSERT INTO part1 VALUES (2, 2)"},
+		{"view over a base table", "SELECT v FROM kv_view WHERE k = 2", "UPDATE kv SET v = 'dos' WHERE k = 2"},
+		{"materialized view refresh", "SELECT n FROM kv_mat", "INSERT INTO kv VALUES (4, 'four'); REFRESH MATERIALIZED VIEW kv_mat"},
+		{"truncate", "SELECT count(*) FROM kv", "TRUNCATE kv CASCADE"},
+		{"ALTER TABLE ADD COLUMN under SELECT *", "SELECT * FROM recreated", "ALTER TABLE recreated ADD COLUMN extra text DEFAULT 'x'"},
+		{"DROP and CREATE with the same name", "SELECT * FROM recreated", "DROP TABLE recreated; CREATE TABLE recreated(id int PRIMARY KEY, w int); INSERT INTO recreated VALUES (7, 7)"},
+	}
+	for _, st := range steps {
+		// Simple protocol: a prepared SELECT * would fail after the schema
+		// changes, directly as well.
+		q := st.query
+		r1 := runQuery(context.Background(), viaProxy, q, pgx.QueryExecModeSimpleProtocol)
+		runQuery(context.Background(), viaProxy, q, pgx.QueryExecModeSimpleProtocol)
+		if l := showLast(t, viaProxy); l.Result != "hit" {
+			t.Errorf("%s: before the write, %s served %+v, want hit (%+v)", st.what, q, l, r1)
+		}
+		mustExec(t, direct, st.write)
+		eventuallyReads(t, viaProxy, direct, st.what, q, pgx.QueryExecModeSimpleProtocol)
+	}
+	if st := showStats(t, viaProxy); st["replication_invalidations"] == "0" {
+		t.Errorf("no invalidation came from the stream: %v", st)
+	}
+}
+
+// TestWALStreamLost: when the stream is lost nothing is served from the cache
+// until it is current again, and no read is stale meanwhile.
+func TestWALStreamLost(t *testing.T) {
+	for _, tt := range []struct {
+		name, slot, kill string
+	}{
+		{"walsender terminated", "", "SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE application_name = 'pgmemo wal'"},
+		{"persistent slot dropped", "pgmemo_lost_test",
+			"SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = 'pgmemo_lost_test'; " +
+				"SELECT pg_sleep(0.05); SELECT pg_drop_replication_slot('pgmemo_lost_test') FROM pg_replication_slots WHERE slot_name = 'pgmemo_lost_test' AND NOT active"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := startProxy(t, withWAL(func(o *proxy.CacheOptions) { o.ReplicationSlot = tt.slot }))
+			db := newDB(t)
+			direct := pgxConnect(t, directURL("", "", db))
+			mustExec(t, direct, "CREATE TABLE kv(k int PRIMARY KEY, v int); INSERT INTO kv VALUES (1, 0)")
+			if tt.slot != "" {
+				t.Cleanup(func() {
+					p.Srv.Shutdown(context.Background())
+					direct.Exec(context.Background(), "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active", tt.slot)
+				})
+			}
+			viaProxy := pgxConnect(t, p.URL("", "", db))
+			waitServing(t, viaProxy)
+			const q = "SELECT v FROM kv WHERE k = 1"
+			expect(t, viaProxy, "fill", q, "0", "miss-filled")
+			expect(t, viaProxy, "hit", q, "0", "hit")
+			for i := 1; i <= 2; i++ {
+				want := fmt.Sprint(i)
+				// Kill the stream, write directly while it is down, then
+				// read: the old value may be read only until the stream is
+				// found lost, never after the new value was.
+				mustExec(t, direct, tt.kill)
+				mustExec(t, direct, "UPDATE kv SET v = $1 WHERE k = 1", i)
+				pgtest.Eventually(t, 5*time.Second, func() error {
+					if v, _ := served(t, viaProxy, q); v != want {
+						return fmt.Errorf("after stream loss %d: read %q, want %q", i, v, want)
+					}
+					return nil
+				})
+				for j := 0; j < 20; j++ {
+					if v, _ := served(t, viaProxy, q); v != want {
+						t.Fatalf("read %q after %q was read", v, want)
+					}
+				}
+				waitServing(t, viaProxy)
+				expect(t, viaProxy, "caching resumes", q, want, "")
+				expect(t, viaProxy, "caching resumes: hit", q, want, "hit")
+			}
+			if st := showStats(t, viaProxy); st["replication_reconnects"] == "0" {
+				t.Errorf("no reconnect: %v", st)
+			}
+		})
+	}
+}
+
+// TestWALNotAvailable: without logical WAL access (a role without
+// REPLICATION) nothing is cached, and the reason is visible.
+func TestWALNotAvailable(t *testing.T) {
+	up, err := proxy.ParseUpstream(cluster.URL(pgtest.TrustUser, "", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startProxy(t, withWAL(), func(s *proxy.Server) { s.Upstream = up })
+	db := newDB(t)
+	c := pgxConnect(t, p.URL("", "", db))
+	mustExec(t, c, "CREATE TABLE kv(k int PRIMARY KEY, v int); INSERT INTO kv VALUES (1, 0)")
+	for i := 0; i < 3; i++ {
+		expect(t, c, "uncached", "SELECT v FROM kv WHERE k = 1", "0", "bypass")
+	}
+	if l := showLast(t, c); l.Reason != "replication_not_current" {
+		t.Errorf("reason %q", l.Reason)
+	}
+	pgtest.Eventually(t, 5*time.Second, func() error {
+		if st := showStats(t, c); st["replication_last_error"] == "" {
+			return fmt.Errorf("no error shown: %v", st)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,86 @@
+package proxy
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pgmemo/pgmemo/invalidate"
+)
+
+// startWAL starts following d's logical replication stream.
+func (cs *cacheState) startWAL(d *dbState) {
+	connect := func(ctx context.Context, replication bool) (*pgconn.PgConn, error) {
+		cfg := cs.up.Config.Copy()
+		cfg.Database = d.name
+		params := map[string]string{}
+		for k, v := range cfg.RuntimeParams {
+			params[k] = v
+		}
+		params["application_name"] = "pgmemo wal"
+		if replication {
+			params["replication"] = "database"
+		}
+		cfg.RuntimeParams = params
+		return pgconn.ConnectConfig(ctx, cfg)
+	}
+	c := cs.c
+	d.wal = &invalidate.Consumer{
+		ReplConnect: func(ctx context.Context) (*pgconn.PgConn, error) { return connect(ctx, true) },
+		Connect:     func(ctx context.Context) (*pgconn.PgConn, error) { return connect(ctx, false) },
+		Publication: cs.opts.Publication,
+		Slot:        cs.opts.ReplicationSlot,
+		OnChange: func(oids []uint32, commitTime time.Time) {
+			for _, oid := range oids {
+				c.Invalidate(d.tag(oid))
+			}
+			d.walInvalidations.Add(uint64(len(oids)))
+			delay := time.Since(commitTime).Nanoseconds()
+			d.walDelayLast.Store(delay)
+			if delay > d.walDelayMax.Load() {
+				d.walDelayMax.Store(delay)
+			}
+		},
+		OnSchema: func(oids []uint32) {
+			if oids == nil {
+				c.InvalidateScope(d.scope) // DDL announced by the hook
+			} else {
+				for _, oid := range oids {
+					c.Invalidate(d.tag(oid))
+				}
+			}
+			d.forget()
+		},
+		OnLost: func(err error) {
+			// Changes may be missed until a new stream starts: nothing
+			// cached from this database may be served any more.
+			c.InvalidateScope(d.scope)
+			now := time.Now()
+			if last := d.walLastWarn.Load(); now.UnixNano()-last > int64(time.Minute) {
+				d.walLastWarn.Store(now.UnixNano())
+				cs.log.Warn("replication stream lost or not available; reads of this database go upstream until it is current again",
+					"database", d.name, "err", err)
+			}
+		},
+	}
+	cs.wg.Add(1)
+	go func() {
+		defer cs.wg.Done()
+		d.wal.Run(cs.ctx)
+	}()
+}
+
+// walBypass says why d's results may not be served now ("" when they may).
+func (cs *cacheState) walBypass(d *dbState) string {
+	if d.wal == nil {
+		return ""
+	}
+	stale, ok := d.wal.Staleness(time.Now())
+	if !ok {
+		return reasonReplication
+	}
+	if stale > cs.opts.maxStaleness() {
+		return reasonReplicationLag
+	}
+	return ""
+}
