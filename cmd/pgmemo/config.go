@@ -32,6 +32,9 @@ type config struct {
 	cacheMaxEntry byteSize
 	cacheTTL      time.Duration
 	txPolicy      string
+	maxStaleness  time.Duration
+	publication   string
+	slot          string
 }
 
 func (c *config) register(fs *flag.FlagSet) {
@@ -43,7 +46,10 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long busy sessions may take to finish before they are closed")
 	fs.IntVar(&c.maxMessage, "max-message-bytes", 0, "largest client message accepted (0: PostgreSQL's limit, 1 GiB)")
-	fs.StringVar(&c.invalidation, "invalidation", "off", "how cached results are kept fresh: off (no caching) or statement (writes through this proxy invalidate at commit; bound outside writes with --cache-ttl)")
+	fs.StringVar(&c.invalidation, "invalidation", "wal", "how cached results are kept fresh: wal (every committed write, from anywhere, through logical replication; needs wal_level=logical and a REPLICATION role in --upstream), statement (only writes through this proxy; bound the others with --cache-ttl) or off (no caching)")
+	fs.DurationVar(&c.maxStaleness, "max-staleness", time.Second, "with --invalidation=wal: how far behind the server the replication stream may be while hits are served")
+	fs.StringVar(&c.publication, "publication", "pgmemo", "with --invalidation=wal: the publication streamed; created FOR ALL TABLES when missing (if no table lacks a replica identity)")
+	fs.StringVar(&c.slot, "replication-slot", "", "with --invalidation=wal: a persistent replication slot name (per database); empty uses temporary slots")
 	c.cacheMaxBytes = 256 << 20
 	fs.Var(&c.cacheMaxBytes, "cache-max-bytes", "memory bound of the result cache (e.g. 256MiB, 2GiB)")
 	c.cacheMaxEntry = 1 << 20
@@ -116,8 +122,13 @@ func (c *config) validate() error {
 	if c.shutdownTimeout < 0 {
 		return errors.New("--shutdown-timeout must not be negative")
 	}
-	if c.invalidation != "off" && c.invalidation != "statement" {
-		return fmt.Errorf("--invalidation %q: allowed values are off, statement (wal comes with logical-replication invalidation)", c.invalidation)
+	switch c.invalidation {
+	case "off", "statement", "wal":
+	default:
+		return fmt.Errorf("--invalidation %q: allowed values are wal, statement, off", c.invalidation)
+	}
+	if c.maxStaleness <= 0 {
+		return errors.New("--max-staleness must be positive")
 	}
 	if _, err := proxy.ParseTxPolicy(c.txPolicy); err != nil {
 		return fmt.Errorf("--tx-policy: %w", err)
@@ -135,11 +146,15 @@ func (c *config) validate() error {
 func (c *config) cacheOptions() proxy.CacheOptions {
 	p, _ := proxy.ParseTxPolicy(c.txPolicy)
 	return proxy.CacheOptions{
-		Enabled:       c.invalidation == "statement",
-		MaxBytes:      int64(c.cacheMaxBytes),
-		MaxEntryBytes: int(c.cacheMaxEntry),
-		TTL:           c.cacheTTL,
-		TxPolicy:      p,
+		Enabled:         c.invalidation != "off",
+		WAL:             c.invalidation == "wal",
+		MaxStaleness:    c.maxStaleness,
+		Publication:     c.publication,
+		ReplicationSlot: c.slot,
+		MaxBytes:        int64(c.cacheMaxBytes),
+		MaxEntryBytes:   int(c.cacheMaxEntry),
+		TTL:             c.cacheTTL,
+		TxPolicy:        p,
 	}
 }
 

@@ -18,6 +18,8 @@ const usage = `pgmemo: a transparent caching proxy for PostgreSQL
 Usage:
   pgmemo [flags]          run the proxy (--upstream is required)
   pgmemo demo [flags]     start a throwaway PostgreSQL with sample data and the proxy in front of it
+  pgmemo install-ddl-hook --upstream URL [--database a,b]
+                          install the event trigger that announces DDL on the replication stream
   pgmemo help             this text
 
 Every flag can also be set with an environment variable PGMEMO_<FLAG>, e.g. PGMEMO_UPSTREAM.
@@ -34,15 +36,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("pgmemo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg.register(fs)
-	if cmd == "demo" {
-		cfg.invalidation = "statement" // the demo's database is only written through the proxy
-	}
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
 	}
 	switch cmd {
 	case "serve", "demo":
+	case "install-ddl-hook":
+		return installDDLHook(ctx, args, stdout, stderr)
 	case "help":
 		fs.SetOutput(stdout)
 		fs.Usage()
