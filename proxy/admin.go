@@ -105,6 +105,13 @@ func (srv *Server) cacheStatsRows(d *dbState) [][2]string {
 	if d.wal != nil {
 		ws := d.wal.Status()
 		stale, current := d.wal.Staleness(time.Now())
+		q := d.walDelays.quantiles(0.5, 0.99)
+		ms := func(q []int64, i int) string {
+			if q == nil {
+				return ""
+			}
+			return strconv.FormatFloat(float64(q[i])/1e6, 'f', 2, 64)
+		}
 		staleness := "not current"
 		if current {
 			staleness = strconv.FormatInt(stale.Milliseconds(), 10)
@@ -121,6 +128,8 @@ func (srv *Server) cacheStatsRows(d *dbState) [][2]string {
 			[2]string{"replication_invalidations", u(d.walInvalidations.Load())},
 			[2]string{"replication_delay_last_ms", strconv.FormatFloat(float64(d.walDelayLast.Load())/1e6, 'f', 2, 64)},
 			[2]string{"replication_delay_max_ms", strconv.FormatFloat(float64(d.walDelayMax.Load())/1e6, 'f', 2, 64)},
+			[2]string{"replication_delay_p50_ms", ms(q, 0)},
+			[2]string{"replication_delay_p99_ms", ms(q, 1)},
 			[2]string{"replication_reconnects", u(ws.Reconnects)},
 			[2]string{"replication_last_error", ws.LastError},
 		)

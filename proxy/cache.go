@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -163,6 +164,39 @@ type dbState struct {
 	walDelayLast     atomic.Int64
 	walDelayMax      atomic.Int64
 	walLastWarn      atomic.Int64
+	walDelays        delayRing
+}
+
+// delayRing keeps the most recent commit-to-invalidation delays.
+type delayRing struct {
+	mu   sync.Mutex
+	buf  [4096]int64
+	n, i int
+}
+
+func (r *delayRing) add(ns int64) {
+	r.mu.Lock()
+	r.buf[r.i] = ns
+	r.i = (r.i + 1) % len(r.buf)
+	r.n = min(r.n+1, len(r.buf))
+	r.mu.Unlock()
+}
+
+// quantiles returns the qs quantiles (0..1) of the kept delays, in ns; nil
+// when there are none.
+func (r *delayRing) quantiles(qs ...float64) []int64 {
+	r.mu.Lock()
+	d := slices.Clone(r.buf[:r.n])
+	r.mu.Unlock()
+	if len(d) == 0 {
+		return nil
+	}
+	slices.Sort(d)
+	out := make([]int64, len(qs))
+	for i, q := range qs {
+		out[i] = d[min(len(d)-1, int(q*float64(len(d))))]
+	}
+	return out
 }
 
 // catalogFailed logs, at most once a minute per database, that the catalog

@@ -200,3 +200,37 @@ func TestWALNotAvailable(t *testing.T) {
 		return nil
 	})
 }
+
+// TestWALServerRestart restarts PostgreSQL under a proxy that caches: the
+// clients' sessions end, the stream is lost, and after the restart no read is
+// stale and caching resumes.
+func TestWALServerRestart(t *testing.T) {
+	c := pgtest.Need(t, cluster)
+	p := startProxy(t, withWAL())
+	db := newDB(t)
+	setup := pgxConnect(t, directURL("", "", db))
+	mustExec(t, setup, "CREATE TABLE kv(k int PRIMARY KEY, v int); INSERT INTO kv VALUES (1, 0)")
+	const q = "SELECT v FROM kv WHERE k = 1"
+	before := pgxConnect(t, p.URL("", "", db))
+	waitServing(t, before)
+	expect(t, before, "fill", q, "0", "miss-filled")
+	expect(t, before, "hit", q, "0", "hit")
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Write directly right after the restart, before the stream is back.
+	direct := pgxConnect(t, directURL("", "", db))
+	mustExec(t, direct, "UPDATE kv SET v = 1 WHERE k = 1")
+	after := pgxConnect(t, p.URL("", "", db))
+	for i := 0; i < 50; i++ {
+		if v, _ := served(t, after, q); v != "1" {
+			t.Fatalf("read %d after the restart: %q, want 1", i, v)
+		}
+	}
+	waitServing(t, after)
+	expect(t, after, "caching resumes", q, "1", "")
+	expect(t, after, "caching resumes: hit", q, "1", "hit")
+}
