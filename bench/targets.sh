@@ -139,14 +139,15 @@ pgmemo_build() {
 }
 
 # pgmemo_up NAME [ENV=VALUE...]: start pgmemo as target NAME, with extra
-# environment (e.g. GOMAXPROCS=1 for the pgmemo-p1 variant).
+# environment (e.g. GOMAXPROCS=1 for the pgmemo-p1 variant). It relays only
+# (--invalidation off) unless PGMEMO_ARGS says otherwise (the last flag wins).
 pgmemo_up() {
     local name=$1; shift
     local port
     port=$(free_port "$PG_PORT" "${BOUNCER_PORT:-}" "${TG_PORT[pgmemo]:-}" "${TG_PORT[pgmemo-p1]:-}")
     local cmd=(env "$@" "$PGMEMO_BIN" --listen "127.0.0.1:$port"
         --upstream "postgres://$BENCH_USER@127.0.0.1:$PG_PORT/$BENCH_DB?sslmode=disable"
-        --log-level "${PGMEMO_LOG_LEVEL:-warn}" ${PGMEMO_ARGS:-})
+        --log-level "${PGMEMO_LOG_LEVEL:-warn}" --invalidation off ${PGMEMO_ARGS:-})
     start_daemon "$name" "$(comm_of "$PGMEMO_BIN")" "$LOGS/$name.log" "${RUNAS[@]}" "${cmd[@]}"
     TG_PID[$name]=$DAEMON_PID
     wait_sql "$port" "$BENCH_DB" 30 || { tail -20 "$LOGS/$name.log" >&2; die "$name does not answer on 127.0.0.1:$port"; }
