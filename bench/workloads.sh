@@ -30,3 +30,10 @@ WL_ARGS[heavy]="-s $SCALE -f $BENCH_DIR/workloads/heavy.sql"
 WL_DESC[heavy]="workloads/heavy.sql: count/sum/avg over pgbench_accounts WHERE bid = :bid ($SCALE distinct results, full scan each)"
 WL_MODES[heavy]="simple extended prepared"
 WL_WARMUP_S[heavy]=3
+
+# pgbench's default read-write script (TPC-B-like: 3 UPDATEs, 1 SELECT, 1 INSERT per
+# transaction): the cost of invalidation on a write-heavy workload.
+WL_ARGS[tpcb]="-b tpcb-like"
+WL_DESC[tpcb]="pgbench -b tpcb-like: the default read-write script (3 UPDATEs, a SELECT and an INSERT per transaction)"
+WL_MODES[tpcb]="simple extended prepared"
+WL_WARMUP_S[tpcb]=0
