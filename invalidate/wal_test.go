@@ -154,27 +154,48 @@ CREATE TABLE part(id int, k int, PRIMARY KEY (id, k)) PARTITION BY RANGE (k); CR
 			return nil
 		})
 	}
-	execDB(t, db, "INSERT INTO a VALUES (1, 'x')")
-	wait("insert", a)
-	execDB(t, db, "BEGIN; UPDATE a SET v = 'y'; DELETE FROM a; INSERT INTO parent VALUES (1); COMMIT")
-	wait("one transaction, two tables", a, parent)
-	execDB(t, db, "INSERT INTO b VALUES (1, 'z')")
-	wait("trigger", audit, b)
-	execDB(t, db, "INSERT INTO child VALUES (1)")
-	wait("child", child)
-	execDB(t, db, "DELETE FROM parent")
-	wait("cascade", child, parent)
-	execDB(t, db, "INSERT INTO part VALUES (1, 1)")
-	wait("partition", part1)
-	execDB(t, db, "TRUNCATE a")
-	wait("truncate", a)
+	// Each step starts from an empty record, so a report of an earlier step
+	// cannot satisfy it.
+	step := func(sql, what string, oids ...uint32) {
+		t.Helper()
+		rec.reset()
+		execDB(t, db, sql)
+		wait(what, oids...)
+	}
+	step("INSERT INTO a VALUES (1, 'x')", "insert", a)
+	step("BEGIN; UPDATE a SET v = 'y'; DELETE FROM a; INSERT INTO parent VALUES (1); COMMIT", "one transaction, two tables", a, parent)
+	step("INSERT INTO b VALUES (1, 'z')", "trigger", audit, b)
+	step("INSERT INTO child VALUES (1)", "child", child)
+	step("DELETE FROM parent", "cascade", child, parent)
+	step("INSERT INTO part VALUES (1, 1)", "partition", part1)
+	step("TRUNCATE a", "truncate", a)
+	waitCurrent(t, cons) // every report of the steps above is in
 
 	// An aborted transaction reports nothing; a large one streams and is
 	// reported at commit only.
 	rec.reset()
 	execDB(t, db, "BEGIN; INSERT INTO a SELECT g, repeat('x', 100) FROM generate_series(1, 5000) g; ROLLBACK")
 	execDB(t, db, "BEGIN; INSERT INTO b SELECT g, repeat('x', 100) FROM generate_series(2, 5000) g; ROLLBACK")
-	execDB(t, db, "INSERT INTO a SELECT g, repeat('y', 100) FROM generate_series(1, 5000) g")
+	// A large transaction left open: its changes stream (logical_decoding_work_mem
+	// is 64kB on the replication connection) but nothing is reported until it
+	// commits.
+	open, err := cluster.Connect(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close(context.Background())
+	if _, err := open.Exec(context.Background(), "BEGIN; INSERT INTO a SELECT g, repeat('y', 100) FROM generate_series(1, 5000) g").ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+	execDB(t, db, "INSERT INTO parent VALUES (42)") // a later, small transaction that commits first
+	wait("small transaction committed during the large one", parent)
+	waitCurrent(t, cons)
+	if rec.changed(a) {
+		t.Fatalf("an uncommitted streamed transaction was reported: %v (a=%d parent=%d b=%d)", rec.snapshot(), a, parent, b)
+	}
+	if _, err := open.Exec(context.Background(), "COMMIT").ReadAll(); err != nil {
+		t.Fatal(err)
+	}
 	wait("large transaction", a)
 	for _, ch := range rec.snapshot() {
 		if slices.Contains(ch, b) || slices.Contains(ch, audit) {

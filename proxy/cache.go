@@ -80,7 +80,8 @@ type CacheOptions struct {
 	// hits are served (default 1s).
 	MaxStaleness time.Duration
 	// Publication and ReplicationSlot configure the stream (see
-	// invalidate.Consumer): empty means "pgmemo" and a temporary slot.
+	// invalidate.Consumer): empty means "pgmemo" and temporary slots. A
+	// persistent slot is named ReplicationSlot + "_" + the database name.
 	Publication     string
 	ReplicationSlot string
 }

@@ -127,9 +127,9 @@ func TestWALStreamLost(t *testing.T) {
 		name, slot, kill string
 	}{
 		{"walsender terminated", "", "SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE application_name = 'pgmemo wal'"},
-		{"persistent slot dropped", "pgmemo_lost_test",
-			"SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = 'pgmemo_lost_test'; " +
-				"SELECT pg_sleep(0.05); SELECT pg_drop_replication_slot('pgmemo_lost_test') FROM pg_replication_slots WHERE slot_name = 'pgmemo_lost_test' AND NOT active"},
+		{"persistent slot dropped", "pgmemo_lost",
+			"SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name LIKE 'pgmemo\\_lost\\_%'; " +
+				"SELECT pg_sleep(0.05); SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'pgmemo\\_lost\\_%' AND NOT active"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := startProxy(t, withWAL(func(o *proxy.CacheOptions) { o.ReplicationSlot = tt.slot }))
@@ -139,7 +139,7 @@ func TestWALStreamLost(t *testing.T) {
 			if tt.slot != "" {
 				t.Cleanup(func() {
 					p.Srv.Shutdown(context.Background())
-					direct.Exec(context.Background(), "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active", tt.slot)
+					direct.Exec(context.Background(), "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE $1 AND NOT active", tt.slot+"_%")
 				})
 			}
 			viaProxy := pgxConnect(t, p.URL("", "", db))
@@ -169,8 +169,12 @@ func TestWALStreamLost(t *testing.T) {
 				expect(t, viaProxy, "caching resumes", q, want, "")
 				expect(t, viaProxy, "caching resumes: hit", q, want, "hit")
 			}
-			if st := showStats(t, viaProxy); st["replication_reconnects"] == "0" {
+			st := showStats(t, viaProxy)
+			if st["replication_reconnects"] == "0" {
 				t.Errorf("no reconnect: %v", st)
+			}
+			if tt.slot != "" && st["replication_slot"] != tt.slot+"_"+db {
+				t.Errorf("slot %q, want %q", st["replication_slot"], tt.slot+"_"+db)
 			}
 		})
 	}

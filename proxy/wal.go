@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -29,7 +30,7 @@ func (cs *cacheState) startWAL(d *dbState) {
 		ReplConnect: func(ctx context.Context) (*pgconn.PgConn, error) { return connect(ctx, true) },
 		Connect:     func(ctx context.Context) (*pgconn.PgConn, error) { return connect(ctx, false) },
 		Publication: cs.opts.Publication,
-		Slot:        cs.opts.ReplicationSlot,
+		Slot:        slotName(cs.opts.ReplicationSlot, d.name),
 		OnChange: func(oids []uint32, commitTime time.Time) {
 			for _, oid := range oids {
 				c.Invalidate(d.tag(oid))
@@ -84,4 +85,24 @@ func (cs *cacheState) walBypass(d *dbState) string {
 		return reasonReplicationLag
 	}
 	return ""
+}
+
+// slotName is the persistent slot of database db: slot names are cluster-wide,
+// so each database gets its own, the configured name plus the database's name
+// (lower case, other characters as _, as slot names allow). Empty stays empty
+// (temporary slots).
+func slotName(slot, db string) string {
+	if slot == "" {
+		return ""
+	}
+	b := []byte(strings.ToLower(slot + "_" + db))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	if len(b) > 63 {
+		b = b[:63]
+	}
+	return string(b)
 }
