@@ -49,7 +49,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.invalidation, "invalidation", "wal", "how cached results are kept fresh: wal (every committed write, from anywhere, through logical replication; needs wal_level=logical and a REPLICATION role in --upstream), statement (only writes through this proxy; bound the others with --cache-ttl) or off (no caching)")
 	fs.DurationVar(&c.maxStaleness, "max-staleness", time.Second, "with --invalidation=wal: how far behind the server the replication stream may be while hits are served")
 	fs.StringVar(&c.publication, "publication", "pgmemo", "with --invalidation=wal: the publication streamed; created FOR ALL TABLES when missing (if no table lacks a replica identity)")
-	fs.StringVar(&c.slot, "replication-slot", "", "with --invalidation=wal: a persistent replication slot name (per database); empty uses temporary slots")
+	fs.StringVar(&c.slot, "replication-slot", "", "with --invalidation=wal: persistent replication slots, named NAME_database (one per database); empty uses temporary slots")
 	c.cacheMaxBytes = 256 << 20
 	fs.Var(&c.cacheMaxBytes, "cache-max-bytes", "memory bound of the result cache (e.g. 256MiB, 2GiB)")
 	c.cacheMaxEntry = 1 << 20
