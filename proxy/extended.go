@@ -261,9 +261,11 @@ func (s *session) answerBatch() bool {
 				pt.keyBuf = append(pt.keyBuf, c.key('E', st.text, st.oids, bm.tail)...)
 			}
 			pt.raw = nil
+			pt.key = ""
 			if keep {
 				pt.results = bytes.Clone(bm.results)
 				pt.raw = bytes.Clone(m.raw(b))
+				pt.key = string(pt.keyBuf) // a later batch sent upstream may fill it
 			}
 			view = append(view, viewEntry{portal: true, name: bm.portal, pt: pt})
 			out = append(out, msgBindComplete...)
