@@ -38,7 +38,7 @@ func adminCommandOf(an *query.Analysis) adminCommand {
 
 func (a adminCommand) columns() []string {
 	if a == adminLast {
-		return []string{"result", "reason", "fingerprint"}
+		return []string{"result", "reason", "fingerprint", "warnings"}
 	}
 	return []string{"name", "value"}
 }
@@ -61,7 +61,14 @@ func (s *session) appendAdmin(b []byte, a adminCommand, withDesc bool) []byte {
 		if l.result == "" {
 			l.result = "none"
 		}
-		b = appendDataRow(b, l.result, l.reason, l.fingerprint)
+		var fp, warnings string
+		if l.pl != nil {
+			fp = l.pl.an.Fingerprint
+			if u := l.pl.an.Hints.Unknown; len(u) > 0 {
+				warnings = "unknown hints: " + strings.Join(u, ", ")
+			}
+		}
+		b = appendDataRow(b, l.result, l.reason, fp, warnings)
 	case adminStats:
 		for _, kv := range s.srv.cacheStatsRows(s.cache.db) {
 			b = appendDataRow(b, kv[0], kv[1])

@@ -2,7 +2,9 @@ package proxy_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/pgmemo/pgmemo/internal/pgtest"
@@ -20,14 +22,14 @@ func withCache(o ...func(*proxy.CacheOptions)) func(*proxy.Server) {
 }
 
 // lastInfo is a row of SHOW pgmemo.last.
-type lastInfo struct{ Result, Reason, Fingerprint string }
+type lastInfo struct{ Result, Reason, Fingerprint, Warnings string }
 
 // showLast asks the connection how its previous statement was served.
 func showLast(t testing.TB, conn *pgx.Conn) lastInfo {
 	t.Helper()
 	var l lastInfo
 	// The simple protocol keeps pgx from preparing the command itself.
-	err := conn.QueryRow(context.Background(), "SHOW pgmemo.last", pgx.QueryExecModeSimpleProtocol).Scan(&l.Result, &l.Reason, &l.Fingerprint)
+	err := conn.QueryRow(context.Background(), "SHOW pgmemo.last", pgx.QueryExecModeSimpleProtocol).Scan(&l.Result, &l.Reason, &l.Fingerprint, &l.Warnings)
 	if err != nil {
 		t.Fatalf("SHOW pgmemo.last: %v", err)
 	}
@@ -107,4 +109,33 @@ func TestCacheCatalogUnavailable(t *testing.T) {
 	}
 	mustExec(t, c, "UPDATE kv SET v = 'uno'")
 	expect(t, c, "after update", "SELECT v FROM kv WHERE k = $1", "uno", "miss-not-cacheable", 1)
+}
+
+// TestCacheHints: /* pgmemo:no-cache */, /* pgmemo:ttl=... */ and unknown
+// hints, as SHOW pgmemo.last reports them.
+func TestCacheHints(t *testing.T) {
+	p := startProxy(t, withCache())
+	db := newDB(t)
+	c := pgxConnect(t, p.URL("", "", db))
+	mustExec(t, c, "CREATE TABLE kv(k int PRIMARY KEY, v text); INSERT INTO kv VALUES (1, 'one')")
+
+	const noCache = "/* pgmemo:no-cache */ SELECT v FROM kv WHERE k = $1"
+	expect(t, c, "no-cache", noCache, "one", "miss-not-cacheable", 1)
+	if l := showLast(t, c); l.Reason != "no_cache_hint" {
+		t.Errorf("no-cache: %+v", l)
+	}
+	const unknown = "SELECT v FROM kv WHERE k = $1 -- pgmemo:frobnicate"
+	expect(t, c, "unknown hint", unknown, "one", "miss-filled", 1)
+	if l := showLast(t, c); l.Warnings != "unknown hints: frobnicate" {
+		t.Errorf("unknown hint: %+v", l)
+	}
+	const ttl = "/* pgmemo:ttl=1s */ SELECT v FROM kv WHERE k = $1"
+	expect(t, c, "ttl fill", ttl, "one", "miss-filled", 1)
+	expect(t, c, "ttl hit", ttl, "one", "hit", 1)
+	pgtest.Eventually(t, 10*time.Second, func() error {
+		if _, l := served(t, c, ttl, 1); l.Result != "miss-filled" {
+			return fmt.Errorf("still %+v", l)
+		}
+		return nil
+	})
 }

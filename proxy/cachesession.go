@@ -71,9 +71,9 @@ type savepoint struct {
 // lastInfo is how the previous statement of the session was served, for SHOW
 // pgmemo.last.
 type lastInfo struct {
-	result      string // hit, miss-filled, miss-not-filled, miss-not-cacheable, bypass, pass-through
-	reason      string
-	fingerprint string
+	result string // hit, miss-filled, miss-not-filled, miss-not-cacheable, bypass
+	reason string
+	pl     *plan // the statement's plan: fingerprint, hints
 }
 
 // reportedKeyParams are the ParameterStatus values that shape results.

@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/pgmemo/pgmemo/cachecore"
 	"github.com/pgmemo/pgmemo/wire"
@@ -31,7 +32,8 @@ func (x *pendingX) finish() {
 type capture struct {
 	s    *session
 	fill cachecore.Fill
-	kind byte // 'Q' or 'E'
+	kind byte          // 'Q' or 'E'
+	ttl  time.Duration // from a ttl hint; 0: the cache's
 	buf  []byte
 	max  int
 	done bool
@@ -69,7 +71,12 @@ func (c *capture) complete() {
 		c.s.lastOutcome("miss-not-filled", reasonTooLarge)
 		return
 	}
-	err := c.fill.Complete(slices.Clip(c.buf))
+	var err error
+	if c.ttl > 0 {
+		err = c.fill.CompleteWithTTL(slices.Clip(c.buf), c.ttl)
+	} else {
+		err = c.fill.Complete(slices.Clip(c.buf))
+	}
 	c.buf = nil
 	switch {
 	case err == nil:

@@ -327,7 +327,7 @@ func (s *session) answerBatch() bool {
 			}
 			out = append(out, v...)
 			hits++
-			last = lastInfo{result: "hit", fingerprint: pt.st.plan.an.Fingerprint}
+			last = lastInfo{result: "hit", pl: pt.st.plan}
 		case 'C':
 			kind, name, ok := decodeTarget(body)
 			if !ok {
@@ -489,19 +489,19 @@ func (s *session) forwardBatch() {
 			switch {
 			case pl.admin != adminNone:
 			case !pl.cacheable:
-				last = lastInfo{result: "miss-not-cacheable", reason: pl.reason, fingerprint: pl.an.Fingerprint}
+				last = lastInfo{result: "miss-not-cacheable", reason: pl.reason, pl: pl}
 				s.srv.cache.notCacheable.Add(1)
 			case maxRows != 0:
-				last = lastInfo{result: "miss-not-cacheable", reason: reasonRowLimit, fingerprint: pl.an.Fingerprint}
+				last = lastInfo{result: "miss-not-cacheable", reason: reasonRowLimit, pl: pl}
 			case !fill || pt.key == "":
 				reason := bypass
 				if reason == "" {
 					reason = reasonAfterWrite
 				}
-				last = lastInfo{result: "bypass", reason: reason, fingerprint: pl.an.Fingerprint}
+				last = lastInfo{result: "bypass", reason: reason, pl: pl}
 				s.srv.cache.bypass.Add(1)
 			default:
-				last = lastInfo{result: "miss", fingerprint: pl.an.Fingerprint}
+				last = lastInfo{result: "miss", pl: pl}
 				x.fill = s.beginCapture(pt.key, pl, 'E')
 			}
 			if len(x.fx) > 0 && fxHasEffects(&x.fx[0]) {
@@ -575,5 +575,5 @@ func (s *session) beginCapture(key string, pl *plan, kind byte) *capture {
 	if !leader {
 		return nil
 	}
-	return &capture{fill: f, kind: kind, max: s.srv.cache.maxEntry(), s: s}
+	return &capture{fill: f, kind: kind, max: s.srv.cache.maxEntry(), s: s, ttl: pl.an.Hints.TTL}
 }

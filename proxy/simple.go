@@ -49,7 +49,7 @@ func (s *session) routeQuery(m wire.Message) error {
 	delete(c.stmts, "") // a Query destroys the unnamed statement
 	s.sqlStatementRefs(pl)
 	x := &pendingX{fx: pl.fx}
-	last := lastInfo{fingerprint: pl.an.Fingerprint}
+	last := lastInfo{pl: pl}
 	switch {
 	case !pl.cacheable:
 		last.result, last.reason = "miss-not-cacheable", pl.reason
@@ -64,7 +64,7 @@ func (s *session) routeQuery(m wire.Message) error {
 		cache := s.srv.cache.c
 		key := c.key('Q', text, nil, nil)
 		if v, ok := cache.Get(unsafeString(key)); ok {
-			s.serveHit(v, status, lastInfo{result: "hit", fingerprint: pl.an.Fingerprint})
+			s.serveHit(v, status, lastInfo{result: "hit", pl: pl})
 			return nil
 		}
 		k := string(key)
@@ -74,13 +74,13 @@ func (s *session) routeQuery(m wire.Message) error {
 			v, ok, _ := f.Wait(ctx)
 			cancel()
 			if ok {
-				s.serveHit(v, status, lastInfo{result: "hit", reason: "coalesced", fingerprint: pl.an.Fingerprint})
+				s.serveHit(v, status, lastInfo{result: "hit", reason: "coalesced", pl: pl})
 				return nil
 			}
 			last.result, last.reason = "miss-not-filled", "fill_failed_elsewhere"
 			break
 		}
-		x.fill = &capture{fill: f, kind: 'Q', max: s.srv.cache.maxEntry(), s: s}
+		x.fill = &capture{fill: f, kind: 'Q', max: s.srv.cache.maxEntry(), s: s, ttl: pl.an.Hints.TTL}
 		last.result = "miss"
 	}
 	s.mu.Lock()
