@@ -158,6 +158,10 @@ type dbState struct {
 	warnMu   sync.Mutex
 	lastWarn time.Time
 
+	queries  sync.Map // fingerprint -> *queryStats
+	nqueries atomic.Int64
+	rels     sync.Map // OID -> *relStats
+
 	wal *invalidate.Consumer // nil unless CacheOptions.WAL
 	// walInvalidations counts relation changes from the stream, walDelay
 	// the latest and largest delay from commit to invalidation (ns).
@@ -275,6 +279,7 @@ type plan struct {
 	tags      []cachecore.Tag // relations read, for a cacheable read
 	admin     adminCommand    // a SHOW pgmemo.* command, answered locally
 	fx        []stmtFx        // one per statement
+	qs        *queryStats     // nil for pgmemo commands
 	gen       uint64
 	expires   time.Time // zero: until the next DDL
 }
@@ -319,6 +324,9 @@ func (cs *cacheState) planFor(ctx context.Context, d *dbState, searchPath, text 
 	text = strings.Clone(text) // the caller's text may alias a reused buffer
 	p := cs.makePlan(ctx, d, searchPath, text)
 	p.gen = gen
+	if p.admin == adminNone {
+		p.qs = d.queryStatsFor(p)
+	}
 	if d.nplans.Add(1) > maxPlans {
 		d.plans.Clear()
 		d.nplans.Store(1)

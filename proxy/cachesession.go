@@ -52,13 +52,14 @@ type cacheSession struct {
 	last      lastInfo
 
 	// client relay only
-	stmts   map[string]*stmt
-	portals map[string]*portal
-	keyBuf  []byte
-	batch   batch
-	upOpen  bool        // messages went upstream since the last Sync or Query sent there
-	view    []viewEntry // answerBatch's scratch
-	scratch []*portal   // reused portals of batches answered locally
+	stmts    map[string]*stmt
+	portals  map[string]*portal
+	keyBuf   []byte
+	batch    batch
+	upOpen   bool          // messages went upstream since the last Sync or Query sent there
+	view     []viewEntry   // answerBatch's scratch
+	scratch  []*portal     // reused portals of batches answered locally
+	hitStats []*queryStats // answerBatch's scratch
 }
 
 type savepoint struct {
@@ -388,6 +389,9 @@ func (c *cacheSession) invalidatePending() {
 		cache.InvalidateScope(c.db.scope)
 	case len(c.pendTags) > 0:
 		cache.Invalidate(c.pendTags...)
+		for _, t := range c.pendTags {
+			c.db.noteInvalidation(uint32(t))
+		}
 	}
 	if c.pendDDL {
 		c.db.forget()

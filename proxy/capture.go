@@ -17,6 +17,17 @@ type pendingX struct {
 	desc    *descLearn // learn a statement description from the answer
 	fx      []stmtFx   // effects, applied at each statement's completion
 	next    int        // the next fx to apply
+	qs      *queryStats
+	sent    time.Time // when the statement went upstream, for qs
+}
+
+// timed records the upstream time of a statement once.
+func (x *pendingX) timed() {
+	if x.qs != nil {
+		x.qs.upstreamN.Add(1)
+		x.qs.upstreamNs.Add(uint64(time.Since(x.sent)))
+		x.qs = nil
+	}
 }
 
 // finish abandons an unfinished fill when the message is done with.
@@ -163,6 +174,7 @@ func (s *session) cacheOnServer(m wire.Message) (drop bool) {
 			x.fill.add(m)
 		}
 	case 'C':
+		x.timed()
 		if x.fill != nil {
 			x.fill.add(m)
 			x.fill.complete()

@@ -197,6 +197,7 @@ func (s *session) answerBatch() bool {
 		return nil // only portals bound in this batch are answered locally
 	}
 	nportals := 0
+	qs := c.hitStats[:0]
 	out := s.localOut[:0]
 	var last lastInfo
 	hits := 0
@@ -327,6 +328,7 @@ func (s *session) answerBatch() bool {
 			}
 			out = append(out, v...)
 			hits++
+			qs = append(qs, pt.st.plan.qs)
 			last = lastInfo{result: "hit", pl: pt.st.plan}
 		case 'C':
 			kind, name, ok := decodeTarget(body)
@@ -374,6 +376,14 @@ func (s *session) answerBatch() bool {
 	}
 	clear(view)
 	c.view = view[:0]
+	for _, q := range qs {
+		if q != nil {
+			q.calls.Add(1)
+			q.hits.Add(1)
+		}
+	}
+	clear(qs)
+	c.hitStats = qs[:0]
 	if hits > 0 {
 		s.mu.Lock()
 		c.last = last
@@ -485,6 +495,11 @@ func (s *session) forwardBatch() {
 			pl := s.planOf(pt.st, searchPath)
 			if len(pl.fx) > 0 {
 				x.fx = pl.fx[:1]
+			}
+			if pl.qs != nil {
+				pl.qs.calls.Add(1)
+				pl.qs.misses.Add(1)
+				x.qs, x.sent = pl.qs, time.Now()
 			}
 			switch {
 			case pl.admin != adminNone:

@@ -44,7 +44,9 @@ func benchSession(b *testing.B, text string) *session {
 		b.Fatalf("%s: not cacheable: %s", text, an.Reason)
 	}
 	d := s.cache.db
-	d.plans.Store(planKey{sp, text}, &plan{an: an, cacheable: true, tags: []cachecore.Tag{d.tag(16384)}, fx: []stmtFx{{}}, gen: d.gen.Load()})
+	p := &plan{an: an, cacheable: true, tags: []cachecore.Tag{d.tag(16384)}, fx: []stmtFx{{}}, gen: d.gen.Load()}
+	p.qs = d.queryStatsFor(p)
+	d.plans.Store(planKey{sp, text}, p)
 	return s
 }
 

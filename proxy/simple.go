@@ -64,6 +64,8 @@ func (s *session) routeQuery(m wire.Message) error {
 		cache := s.srv.cache.c
 		key := c.key('Q', text, nil, nil)
 		if v, ok := cache.Get(unsafeString(key)); ok {
+			pl.qs.calls.Add(1)
+			pl.qs.hits.Add(1)
 			s.serveHit(v, status, lastInfo{result: "hit", pl: pl})
 			return nil
 		}
@@ -74,6 +76,8 @@ func (s *session) routeQuery(m wire.Message) error {
 			v, ok, _ := f.Wait(ctx)
 			cancel()
 			if ok {
+				pl.qs.calls.Add(1)
+				pl.qs.hits.Add(1)
 				s.serveHit(v, status, lastInfo{result: "hit", reason: "coalesced", pl: pl})
 				return nil
 			}
@@ -86,6 +90,11 @@ func (s *session) routeQuery(m wire.Message) error {
 	s.mu.Lock()
 	c.last = last
 	s.mu.Unlock()
+	if pl.qs != nil {
+		pl.qs.calls.Add(1)
+		pl.qs.misses.Add(1)
+		x.qs, x.sent = pl.qs, time.Now()
+	}
 	s.upBuf = append(s.upBuf, m.Raw...)
 	s.pipe.pushX('Q', x)
 	return nil

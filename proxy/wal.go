@@ -35,6 +35,7 @@ func (cs *cacheState) startWAL(d *dbState) {
 			for _, oid := range oids {
 				c.Invalidate(d.tag(oid))
 			}
+			d.noteInvalidation(oids...)
 			d.walInvalidations.Add(uint64(len(oids)))
 			delay := time.Since(commitTime).Nanoseconds()
 			d.walDelays.add(delay)
