@@ -157,6 +157,21 @@ func (c *Cache) Get(key string) ([]byte, bool) {
 	return e.value, true
 }
 
+// Peek is Get without the statistics: for lookups that are not reads of a
+// result (metadata a caller keeps beside its results), which would otherwise
+// distort the hit ratio. A stale or expired entry is still dropped.
+func (c *Cache) Peek(key string) ([]byte, bool) {
+	e, ok := c.store.GetIfPresent(key)
+	if !ok {
+		return nil, false
+	}
+	if !e.snap.current() || e.expiresAt != 0 && c.nowNano() >= e.expiresAt {
+		c.drop(key, e)
+		return nil, false
+	}
+	return e.value, true
+}
+
 // drop removes e from the cache unless key was stored anew since it was read.
 func (c *Cache) drop(key string, e *entry) {
 	c.store.ComputeIfPresent(key, func(old *entry) (*entry, otter.ComputeOp) {

@@ -258,3 +258,27 @@ func TestGetHitAllocs(t *testing.T) {
 		}
 	}
 }
+
+func TestPeekCountsNothing(t *testing.T) {
+	c, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := c.Snapshot(1, 7)
+	if err := c.Set("k", []byte("v"), snap); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := c.Peek("k"); !ok || string(v) != "v" {
+		t.Fatalf("Peek = %q, %v", v, ok)
+	}
+	if _, ok := c.Peek("missing"); ok {
+		t.Fatal("Peek found a missing key")
+	}
+	c.Invalidate(7)
+	if _, ok := c.Peek("k"); ok {
+		t.Fatal("Peek returned an invalidated entry")
+	}
+	if st := c.Stats(); st.Hits != 0 || st.Misses != 0 {
+		t.Fatalf("Peek counted: %+v", st)
+	}
+}

@@ -338,3 +338,23 @@ func checkView(s *session, oid uint32, fail func(string)) error {
 	}
 	return nil
 }
+
+// RelationNames returns the qualified names (as regclass prints them with an
+// empty search_path) of the relations oids that still exist.
+func (c *Catalog) RelationNames(ctx context.Context, oids []uint32) (map[uint32]string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.init()
+	names := map[uint32]string{}
+	err := c.tx(ctx, "", func(s *session) error {
+		rows, err := s.query("relation_names", "SELECT oid, oid::pg_catalog.regclass::text FROM pg_catalog.pg_class WHERE oid = ANY ($1::oid[])", oidArray(oids))
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			names[parseOID(r[0])] = string(r[1])
+		}
+		return nil
+	})
+	return names, err
+}

@@ -108,6 +108,10 @@ type cacheState struct {
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 
+	invStatement atomic.Uint64 // invalidations by writes through the proxy
+	invWAL       atomic.Uint64 // by the replication stream
+	invAdmin     atomic.Uint64 // by PGMEMO INVALIDATE
+
 	bypass       atomic.Uint64 // cacheable reads sent upstream because of session or transaction state
 	notCacheable atomic.Uint64
 	localAnswers atomic.Uint64 // extended-protocol batches answered without the upstream
@@ -277,9 +281,10 @@ type plan struct {
 	cacheable bool
 	reason    string
 	tags      []cachecore.Tag // relations read, for a cacheable read
-	admin     adminCommand    // a SHOW pgmemo.* command, answered locally
-	fx        []stmtFx        // one per statement
-	qs        *queryStats     // nil for pgmemo commands
+	admin     adminCommand    // a pgmemo command, answered locally
+	adminArg  string
+	fx        []stmtFx    // one per statement
+	qs        *queryStats // nil for pgmemo commands
 	gen       uint64
 	expires   time.Time // zero: until the next DDL
 }
@@ -365,8 +370,8 @@ const (
 func (cs *cacheState) makePlan(ctx context.Context, d *dbState, searchPath, text string) *plan {
 	an := cs.an.Analyze(text)
 	p := &plan{an: an, cacheable: an.Cacheable, reason: an.Reason}
-	if cmd := adminCommandOf(an); cmd != adminNone {
-		p.admin, p.cacheable, p.reason = cmd, false, "pgmemo_command"
+	if cmd, arg := adminCommandOf(text, an); cmd != adminNone {
+		p.admin, p.adminArg, p.cacheable, p.reason = cmd, arg, false, "pgmemo_command"
 		p.fx = []stmtFx{{}}
 		return p
 	}
@@ -396,10 +401,11 @@ func (cs *cacheState) makePlan(ctx context.Context, d *dbState, searchPath, text
 		case !res.Cacheable:
 			p.cacheable, p.reason = false, res.Reason
 		default:
-			p.tags = make([]cachecore.Tag, len(res.OIDs))
+			p.tags = make([]cachecore.Tag, len(res.OIDs), len(res.OIDs)+1)
 			for i, oid := range res.OIDs {
 				p.tags[i] = d.tag(oid)
 			}
+			p.tags = append(p.tags, fingerprintTag(d, an.Fingerprint)) // for PGMEMO INVALIDATE QUERY
 		}
 	}
 	if p.cacheable {

@@ -382,6 +382,9 @@ func (c *cacheSession) rollbackSettings() {
 // invalidatePending announces the committed writes to the cache.
 func (c *cacheSession) invalidatePending() {
 	cache := c.cs.c
+	if c.pendAll || c.pendScope || len(c.pendTags) > 0 {
+		c.cs.invStatement.Add(1)
+	}
 	switch {
 	case c.pendAll:
 		cache.InvalidateAll()

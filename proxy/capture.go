@@ -123,7 +123,7 @@ func (d *descLearn) learn(s *session, rowDesc []byte) {
 	rd := textFormatRowDescription(rowDesc)
 	pd := d.paramDesc
 	if pd == nil {
-		if v, ok := cache.Get(d.key); ok {
+		if v, ok := cache.Peek(d.key); ok {
 			pd, _ = decodeDesc(v) // keep what a Describe of the statement taught
 		}
 	}

@@ -26,6 +26,7 @@ type portal struct {
 	raw      []byte // the Bind, kept while the portal exists only locally
 	key      string // the cache key of its Execute; empty when not cacheable
 	keyBuf   []byte // the same, while the batch is answered locally
+	executed bool   // an Execute ran it (to completion or suspended)
 	results  []byte // result format codes
 	upstream bool
 }
@@ -201,7 +202,12 @@ func (s *session) answerBatch() bool {
 	out := s.localOut[:0]
 	var last lastInfo
 	hits := 0
+	failed := false
 	for _, m := range b.msgs {
+		if failed && m.typ != 'S' {
+			continue
+		}
+		failed = false
 		body := m.body(b)
 		switch m.typ {
 		case 'P':
@@ -225,7 +231,7 @@ func (s *session) answerBatch() bool {
 				if !pl.cacheable || bypass != "" {
 					return false
 				}
-				if _, ok := cache.Get(unsafeString(c.key('S', st.text, st.oids, nil))); !ok {
+				if _, ok := cache.Peek(unsafeString(c.key('S', st.text, st.oids, nil))); !ok {
 					return false
 				}
 			}
@@ -256,7 +262,7 @@ func (s *session) answerBatch() bool {
 				pt = c.scratch[nportals]
 				nportals++
 			}
-			pt.st, pt.results, pt.upstream = st, bm.results, false
+			pt.st, pt.results, pt.upstream, pt.executed = st, bm.results, false, false
 			pt.keyBuf = pt.keyBuf[:0]
 			if pl.admin == adminNone {
 				pt.keyBuf = append(pt.keyBuf, c.key('E', st.text, st.oids, bm.tail)...)
@@ -292,7 +298,7 @@ func (s *session) answerBatch() bool {
 				out = a.appendRowDescription(out)
 				continue
 			}
-			v, ok := cache.Get(unsafeString(c.key('S', st.text, st.oids, nil)))
+			v, ok := cache.Peek(unsafeString(c.key('S', st.text, st.oids, nil)))
 			if !ok {
 				return false
 			}
@@ -312,11 +318,19 @@ func (s *session) answerBatch() bool {
 				return false
 			}
 			pt := lookupPortal(name)
-			if pt == nil {
-				return false
+			if pt == nil || pt.executed {
+				return false // a portal runs once; what is left is the server's to say
 			}
-			if a := s.planOf(pt.st, searchPath).admin; a != adminNone {
-				out = s.appendAdmin(out, a, false)
+			pt.executed = true
+			if pl := s.planOf(pt.st, searchPath); pl.admin != adminNone {
+				var aerr *wire.Error
+				if out, aerr = s.appendAdmin(out, pl, false); aerr != nil {
+					// As the server does after an error: nothing more
+					// until Sync. (The transaction block, if any, is not
+					// aborted: the server never saw the command.)
+					out = wire.AppendErrorResponse(out, "ERROR", aerr)
+					failed = true
+				}
 				continue
 			}
 			if maxRows != 0 {
@@ -469,12 +483,19 @@ func (s *session) forwardBatch() {
 					st = pt.st
 				}
 				if st != nil && fill && s.planOf(st, searchPath).cacheable {
-					pl := st.plan
-					x = &pendingX{desc: &descLearn{
-						key:  string(c.key('S', st.text, st.oids, nil)),
-						snap: cache.Snapshot(c.db.scope, pl.tags...),
-						kind: kind,
-					}}
+					key := c.key('S', st.text, st.oids, nil)
+					known := false
+					if v, ok := cache.Peek(unsafeString(key)); ok {
+						pd, rd := decodeDesc(v)
+						known = len(rd) > 0 && (kind == 'P' || len(pd) > 0)
+					}
+					if !known {
+						x = &pendingX{desc: &descLearn{
+							key:  string(key),
+							snap: cache.Snapshot(c.db.scope, st.plan.tags...),
+							kind: kind,
+						}}
+					}
 				}
 			}
 		case 'E':
@@ -508,6 +529,10 @@ func (s *session) forwardBatch() {
 				s.srv.cache.notCacheable.Add(1)
 			case maxRows != 0:
 				last = lastInfo{result: "miss-not-cacheable", reason: reasonRowLimit, pl: pl}
+			case pt.executed:
+				// The rest of a portal an earlier Execute started (or ran):
+				// not the statement's whole result.
+				last = lastInfo{result: "miss-not-cacheable", reason: reasonRowLimit, pl: pl}
 			case !fill || pt.key == "":
 				reason := bypass
 				if reason == "" {
@@ -519,6 +544,7 @@ func (s *session) forwardBatch() {
 				last = lastInfo{result: "miss", pl: pl}
 				x.fill = s.beginCapture(pt.key, pl, 'E')
 			}
+			pt.executed = true
 			if len(x.fx) > 0 && fxHasEffects(&x.fx[0]) {
 				fill = false
 			}

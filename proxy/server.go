@@ -44,6 +44,14 @@ type Server struct {
 	// Cache configures result caching; the zero value only relays.
 	Cache CacheOptions
 
+	// AdminRoles may run the privileged pgmemo commands (SHOW pgmemo.queries,
+	// SHOW pgmemo.config, PGMEMO INVALIDATE) besides superusers.
+	AdminRoles []string
+
+	// ConfigReport, when set, gives SHOW pgmemo.config its rows: name,
+	// effective value, and where the value came from.
+	ConfigReport func() [][3]string
+
 	cache *cacheState // set by the first Serve when Cache.Enabled
 
 	mu        sync.Mutex

@@ -41,7 +41,10 @@ func (s *session) routeQuery(m wire.Message) error {
 	text := unsafeString(body) // planFor copies what it keeps
 	pl := s.srv.cache.planFor(context.Background(), c.db, searchPath, text)
 	if pl.admin != adminNone && empty {
-		out := s.appendAdmin(s.localOut[:0], pl.admin, true)
+		out, err := s.appendAdmin(s.localOut[:0], pl, true)
+		if err != nil {
+			out = wire.AppendErrorResponse(out, "ERROR", err)
+		}
 		s.localOut = appendReady(out, status)
 		s.writeLocal(s.localOut)
 		return nil

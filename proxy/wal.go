@@ -36,6 +36,7 @@ func (cs *cacheState) startWAL(d *dbState) {
 				c.Invalidate(d.tag(oid))
 			}
 			d.noteInvalidation(oids...)
+			cs.invWAL.Add(1)
 			d.walInvalidations.Add(uint64(len(oids)))
 			delay := time.Since(commitTime).Nanoseconds()
 			d.walDelays.add(delay)

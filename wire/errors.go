@@ -22,6 +22,8 @@ const (
 	CodeTooManyConnections    = "53300" // too_many_connections
 	CodeQueryCanceled         = "57014" // query_canceled
 	CodeInsufficientPrivilege = "42501" // insufficient_privilege
+	CodeSyntaxError           = "42601" // syntax_error
+	CodeUndefinedTable        = "42P01" // undefined_table
 )
 
 // Error is a failure that should reach the client as an ErrorResponse. Code is a
