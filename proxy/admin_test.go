@@ -2,8 +2,10 @@ package proxy_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/pgmemo/pgmemo/internal/pgtest"
@@ -111,5 +113,49 @@ func TestAdminCommands(t *testing.T) {
 	admin := pgxConnect(t, p.URL(pgtest.MD5User, pgtest.RolePassword, db))
 	if _, err := adminRows(t, admin, "SHOW pgmemo.queries", pgx.QueryExecModeSimpleProtocol); err != nil {
 		t.Errorf("SHOW pgmemo.queries as an --admin-roles member: %v", err)
+	}
+}
+
+func TestReports(t *testing.T) {
+	p := startProxy(t, withWAL())
+	db := newDB(t)
+	direct := pgxConnect(t, directURL("", "", db))
+	mustExec(t, direct, "CREATE TABLE kv(k int PRIMARY KEY, v text); INSERT INTO kv VALUES (1, 'one')")
+	c := pgxConnect(t, p.URL("", "", db))
+	waitServing(t, c)
+	const q = "SELECT v FROM kv WHERE k = $1"
+	expect(t, c, "fill", q, "one", "miss-filled", 1)
+	expect(t, c, "hit", q, "one", "hit", 1)
+	mustExec(t, c, "UPDATE kv SET v = 'uno'")
+	mustExec(t, direct, "UPDATE kv SET v = 'eins'")
+	eventuallyReads(t, c, direct, "direct write", q, 1)
+
+	d := p.Srv.QueryDurations()
+	for _, r := range []string{"hit", "miss", "passthrough"} {
+		if d[r].Count == 0 || d[r].Buckets[len(d[r].Buckets)-1] > d[r].Count {
+			t.Errorf("%s durations: %+v", r, d[r])
+		}
+	}
+	pgtest.Eventually(t, 5*time.Second, func() error {
+		if h := p.Srv.InvalidationDelays(); h.Count < 2 {
+			return fmt.Errorf("invalidation delays observed: %+v", h)
+		}
+		return nil
+	})
+	r := p.Srv.CacheReport()
+	if r.Mode != "wal" || len(r.Databases) != 1 || r.Databases[0].Name != db || r.Databases[0].WAL == nil || !r.Databases[0].Serving {
+		t.Errorf("report %+v", r)
+	}
+	var found bool
+	for _, qr := range p.Srv.QueryReports() {
+		if qr.Database == db && strings.Contains(qr.Normalized, "FROM kv WHERE k = $1") {
+			found = qr.Hits >= 1 && qr.Calls >= 3 && qr.MeanUpstream > 0
+		}
+	}
+	if !found {
+		t.Errorf("query report missing or wrong: %+v", p.Srv.QueryReports())
+	}
+	if tr := p.Srv.TableReports(); len(tr) == 0 || tr[0].Invalidations < 2 {
+		t.Errorf("table reports %+v", tr)
 	}
 }

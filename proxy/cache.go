@@ -108,6 +108,9 @@ type cacheState struct {
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 
+	durations    [numResults]histogram
+	walDelayHist histogram
+
 	invStatement atomic.Uint64 // invalidations by writes through the proxy
 	invWAL       atomic.Uint64 // by the replication stream
 	invAdmin     atomic.Uint64 // by PGMEMO INVALIDATE

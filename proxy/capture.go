@@ -19,15 +19,21 @@ type pendingX struct {
 	next    int        // the next fx to apply
 	qs      *queryStats
 	sent    time.Time // when the statement went upstream, for qs
+	result  int8      // resultMiss or resultPassthrough; -1: not timed
 }
 
 // timed records the upstream time of a statement once.
-func (x *pendingX) timed() {
+func (x *pendingX) timed(cs *cacheState) {
+	if x.sent.IsZero() {
+		return
+	}
+	d := time.Since(x.sent)
+	x.sent = time.Time{}
 	if x.qs != nil {
 		x.qs.upstreamN.Add(1)
-		x.qs.upstreamNs.Add(uint64(time.Since(x.sent)))
-		x.qs = nil
+		x.qs.upstreamNs.Add(uint64(d))
 	}
+	cs.durations[x.result].observe(d)
 }
 
 // finish abandons an unfinished fill when the message is done with.
@@ -174,7 +180,7 @@ func (s *session) cacheOnServer(m wire.Message) (drop bool) {
 			x.fill.add(m)
 		}
 	case 'C':
-		x.timed()
+		x.timed(s.srv.cache)
 		if x.fill != nil {
 			x.fill.add(m)
 			x.fill.complete()

@@ -160,6 +160,7 @@ func (s *session) answerBatch() bool {
 	if c.upOpen || !s.pipe.empty() {
 		return false
 	}
+	start := time.Now()
 	st0 := s.state()
 	if st0 != stateIdle && st0 != stateInTx {
 		return false
@@ -390,11 +391,13 @@ func (s *session) answerBatch() bool {
 	}
 	clear(view)
 	c.view = view[:0]
+	elapsed := time.Since(start)
 	for _, q := range qs {
 		if q != nil {
 			q.calls.Add(1)
 			q.hits.Add(1)
 		}
+		s.srv.cache.durations[resultHit].observe(elapsed)
 	}
 	clear(qs)
 	c.hitStats = qs[:0]
@@ -520,8 +523,9 @@ func (s *session) forwardBatch() {
 			if pl.qs != nil {
 				pl.qs.calls.Add(1)
 				pl.qs.misses.Add(1)
-				x.qs, x.sent = pl.qs, time.Now()
+				x.qs = pl.qs
 			}
+			x.sent, x.result = time.Now(), resultPassthrough
 			switch {
 			case pl.admin != adminNone:
 			case !pl.cacheable:
@@ -545,6 +549,9 @@ func (s *session) forwardBatch() {
 				x.fill = s.beginCapture(pt.key, pl, 'E')
 			}
 			pt.executed = true
+			if x.fill != nil {
+				x.result = resultMiss
+			}
 			if len(x.fx) > 0 && fxHasEffects(&x.fx[0]) {
 				fill = false
 			}

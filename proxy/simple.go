@@ -15,6 +15,7 @@ const coalesceWait = 5 * time.Second
 // command or a hit is answered locally; anything else is forwarded, a
 // cacheable miss with a capture that fills the cache from the answer.
 func (s *session) routeQuery(m wire.Message) error {
+	start := time.Now()
 	c := s.cache
 	if len(c.batch.msgs) > 0 { // a Query inside an unfinished batch: keep the order
 		s.forwardBatch()
@@ -70,6 +71,7 @@ func (s *session) routeQuery(m wire.Message) error {
 			pl.qs.calls.Add(1)
 			pl.qs.hits.Add(1)
 			s.serveHit(v, status, lastInfo{result: "hit", pl: pl})
+			s.srv.cache.durations[resultHit].observe(time.Since(start))
 			return nil
 		}
 		k := string(key)
@@ -93,10 +95,14 @@ func (s *session) routeQuery(m wire.Message) error {
 	s.mu.Lock()
 	c.last = last
 	s.mu.Unlock()
+	x.sent, x.result = time.Now(), resultPassthrough
+	if x.fill != nil {
+		x.result = resultMiss
+	}
 	if pl.qs != nil {
 		pl.qs.calls.Add(1)
 		pl.qs.misses.Add(1)
-		x.qs, x.sent = pl.qs, time.Now()
+		x.qs = pl.qs
 	}
 	s.upBuf = append(s.upBuf, m.Raw...)
 	s.pipe.pushX('Q', x)

@@ -40,6 +40,7 @@ func (cs *cacheState) startWAL(d *dbState) {
 			d.walInvalidations.Add(uint64(len(oids)))
 			delay := time.Since(commitTime).Nanoseconds()
 			d.walDelays.add(delay)
+			cs.walDelayHist.observe(time.Duration(delay))
 			d.walDelayLast.Store(delay)
 			if delay > d.walDelayMax.Load() {
 				d.walDelayMax.Store(delay)
