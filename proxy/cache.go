@@ -84,6 +84,54 @@ type CacheOptions struct {
 	// persistent slot is named ReplicationSlot + "_" + the database name.
 	Publication     string
 	ReplicationSlot string
+
+	// OptIn caches only the statements a RuleCache rule names; by default
+	// everything safe is cached.
+	OptIn bool
+	// Rules refine what is cached, per relation or per normalized statement
+	// (see Rule). Server.SetRules replaces them while serving.
+	Rules []Rule
+}
+
+// RuleAction is what a Rule does to the statements it matches.
+type RuleAction uint8
+
+const (
+	// RuleCache caches the statement (it must still be safe to cache), for
+	// at most TTL when set. In OptIn mode only such statements are cached.
+	RuleCache RuleAction = iota
+	// RuleNever never caches the statement.
+	RuleNever
+)
+
+// Rule matches statements by a relation they read or by their normalized
+// form. RuleNever wins over RuleCache; the smallest TTL wins among RuleCache
+// rules; a /* pgmemo:ttl=... */ hint wins over rules.
+type Rule struct {
+	// Relation matches statements that name this relation, as schema.name
+	// (the schema the catalog resolves it to) or as a bare name (any
+	// schema). A view's rule matches statements naming the view.
+	Relation string
+	// Fingerprint matches statements with this pg_query fingerprint (as
+	// SHOW pgmemo.queries lists them).
+	Fingerprint string
+	Action      RuleAction
+	TTL         time.Duration
+}
+
+func (r Rule) matches(fp string, names []string) bool {
+	if r.Fingerprint != "" && r.Fingerprint == fp {
+		return true
+	}
+	if r.Relation == "" {
+		return false
+	}
+	for _, n := range names {
+		if n == r.Relation || !strings.Contains(r.Relation, ".") && strings.HasSuffix(n, "."+r.Relation) {
+			return true
+		}
+	}
+	return false
 }
 
 func (o *CacheOptions) maxStaleness() time.Duration {
@@ -108,6 +156,7 @@ type cacheState struct {
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 
+	rules        atomic.Pointer[[]Rule]
 	durations    [numResults]histogram
 	walDelayHist histogram
 
@@ -140,7 +189,8 @@ func newCacheState(opts CacheOptions, up *Upstream, log *slog.Logger) (*cacheSta
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	return &cacheState{
+	rules := slices.Clone(opts.Rules)
+	cs := &cacheState{
 		ctx:  ctx,
 		stop: stop,
 		opts: opts,
@@ -149,7 +199,9 @@ func newCacheState(opts CacheOptions, up *Upstream, log *slog.Logger) (*cacheSta
 		an:   query.NewAnalyzer(query.Config{CacheSize: opts.AnalyzerSize}),
 		up:   up,
 		dbs:  map[string]*dbState{},
-	}, nil
+	}
+	cs.rules.Store(&rules)
+	return cs, nil
 }
 
 // dbState is what the cache keeps per upstream database.
@@ -284,6 +336,7 @@ type plan struct {
 	cacheable bool
 	reason    string
 	tags      []cachecore.Tag // relations read, for a cacheable read
+	ttl       time.Duration   // from a rule or a hint; 0: the cache's
 	admin     adminCommand    // a pgmemo command, answered locally
 	adminArg  string
 	fx        []stmtFx    // one per statement
@@ -367,6 +420,8 @@ const (
 	reasonAfterWrite     = "after_write_in_batch"
 	reasonSessionSetup   = "session_setup_failed"
 	reasonReplication    = "replication_not_current"
+	reasonRuleNever      = "rule_never"
+	reasonOptIn          = "opt_in_no_rule"
 	reasonReplicationLag = "replication_lag"
 )
 
@@ -381,6 +436,7 @@ func (cs *cacheState) makePlan(ctx context.Context, d *dbState, searchPath, text
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	catalogFailed := false
+	var relNames []string
 	if len(an.Statements) == 0 {
 		if an.Class == query.Unknown {
 			// It does not parse here; the server will most likely reject it
@@ -409,6 +465,9 @@ func (cs *cacheState) makePlan(ctx context.Context, d *dbState, searchPath, text
 				p.tags[i] = d.tag(oid)
 			}
 			p.tags = append(p.tags, fingerprintTag(d, an.Fingerprint)) // for PGMEMO INVALIDATE QUERY
+			for _, r := range res.Relations {
+				relNames = append(relNames, r.Schema+"."+r.Name)
+			}
 		}
 	}
 	if p.cacheable {
@@ -425,10 +484,51 @@ func (cs *cacheState) makePlan(ctx context.Context, d *dbState, searchPath, text
 			}
 		}
 	}
+	if p.cacheable {
+		cs.applyRules(p, relNames)
+	}
 	if catalogFailed {
 		p.expires = time.Now().Add(failedPlanTTL)
 	}
 	return p
+}
+
+// applyRules applies the configured rules to a cacheable plan.
+func (cs *cacheState) applyRules(p *plan, relNames []string) {
+	rules := *cs.rules.Load()
+	named := false
+	for _, r := range rules {
+		if !r.matches(p.an.Fingerprint, relNames) {
+			continue
+		}
+		if r.Action == RuleNever {
+			p.cacheable, p.reason = false, reasonRuleNever
+			return
+		}
+		named = true
+		if r.TTL > 0 && (p.ttl == 0 || r.TTL < p.ttl) {
+			p.ttl = r.TTL
+		}
+	}
+	if cs.opts.OptIn && !named {
+		p.cacheable, p.reason = false, reasonOptIn
+	}
+	if h := p.an.Hints.TTL; h > 0 {
+		p.ttl = h
+	}
+}
+
+// setRules replaces the rules: every plan is made again and every entry
+// dropped, since what may be cached, and for how long, may have changed.
+func (cs *cacheState) setRules(rules []Rule) {
+	rules = slices.Clone(rules)
+	cs.rules.Store(&rules)
+	for _, d := range cs.databases() {
+		d.gen.Add(1)
+		d.plans.Clear()
+		d.nplans.Store(0)
+	}
+	cs.c.InvalidateAll()
 }
 
 // ddlByRelation lists the DDL statements whose effect on cached results is

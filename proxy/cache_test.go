@@ -139,3 +139,45 @@ func TestCacheHints(t *testing.T) {
 		return nil
 	})
 }
+
+// TestCacheRules: rules by relation and by fingerprint, opt-in mode, and
+// replacing the rules while serving.
+func TestCacheRules(t *testing.T) {
+	db := newDB(t)
+	setup := pgxConnect(t, directURL("", "", db))
+	mustExec(t, setup, "CREATE TABLE hot(k int PRIMARY KEY, v text); CREATE TABLE secret(k int PRIMARY KEY, v text); CREATE VIEW hot_view AS SELECT * FROM hot;"+
+		"INSERT INTO hot VALUES (1, 'h'); INSERT INTO secret VALUES (1, 's')")
+	const hotQ, secretQ, viewQ = "SELECT v FROM hot WHERE k = $1", "SELECT v FROM secret WHERE k = $1", "SELECT v FROM hot_view WHERE k = $1"
+
+	t.Run("auto", func(t *testing.T) {
+		p := startProxy(t, withCache(func(o *proxy.CacheOptions) {
+			o.Rules = []proxy.Rule{{Relation: "public.secret", Action: proxy.RuleNever}, {Relation: "hot_view", Action: proxy.RuleNever}}
+		}))
+		c := pgxConnect(t, p.URL("", "", db))
+		expect(t, c, "secret", secretQ, "s", "miss-not-cacheable", 1)
+		if l := showLast(t, c); l.Reason != "rule_never" {
+			t.Errorf("reason %q", l.Reason)
+		}
+		expect(t, c, "view", viewQ, "h", "miss-not-cacheable", 1)
+		expect(t, c, "hot", hotQ, "h", "miss-filled", 1)
+		expect(t, c, "hot", hotQ, "h", "hit", 1)
+		fp := showLast(t, c).Fingerprint
+		// Reload: now the hot statement, by fingerprint, is never cached.
+		p.Srv.SetRules([]proxy.Rule{{Fingerprint: fp, Action: proxy.RuleNever}})
+		expect(t, c, "hot after reload", hotQ, "h", "miss-not-cacheable", 1)
+		expect(t, c, "secret after reload", secretQ, "s", "miss-filled", 1)
+	})
+	t.Run("opt-in", func(t *testing.T) {
+		p := startProxy(t, withCache(func(o *proxy.CacheOptions) {
+			o.OptIn = true
+			o.Rules = []proxy.Rule{{Relation: "hot", Action: proxy.RuleCache, TTL: time.Hour}}
+		}))
+		c := pgxConnect(t, p.URL("", "", db))
+		expect(t, c, "not named", secretQ, "s", "miss-not-cacheable", 1)
+		if l := showLast(t, c); l.Reason != "opt_in_no_rule" {
+			t.Errorf("reason %q", l.Reason)
+		}
+		expect(t, c, "named", hotQ, "h", "miss-filled", 1)
+		expect(t, c, "named", hotQ, "h", "hit", 1)
+	})
+}

@@ -623,5 +623,5 @@ func (s *session) beginCapture(key string, pl *plan, kind byte) *capture {
 	if !leader {
 		return nil
 	}
-	return &capture{fill: f, kind: kind, max: s.srv.cache.maxEntry(), s: s, ttl: pl.an.Hints.TTL}
+	return &capture{fill: f, kind: kind, max: s.srv.cache.maxEntry(), s: s, ttl: pl.ttl}
 }

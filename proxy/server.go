@@ -109,6 +109,18 @@ func (s *Server) Stats() Stats {
 	}
 }
 
+// SetRules replaces the caching rules while serving (a configuration reload).
+// Every entry is dropped, since what may be cached may have changed. It does
+// nothing when caching is off or Serve has not started.
+func (s *Server) SetRules(rules []Rule) {
+	s.mu.Lock()
+	cs := s.cache
+	s.mu.Unlock()
+	if cs != nil {
+		cs.setRules(rules)
+	}
+}
+
 // CacheStats returns the cache's counters; ok is false when caching is off.
 func (s *Server) CacheStats() (st cachecore.Stats, ok bool) {
 	s.mu.Lock()
