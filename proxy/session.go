@@ -47,6 +47,9 @@ type session struct {
 	draining    atomic.Bool
 	terminating atomic.Bool // the client sent Terminate
 
+	startupParams map[string]string // the client's StartupMessage parameters (s.mu)
+	started       time.Time
+
 	cache    *cacheSession // nil when caching is off
 	localOut []byte        // answers produced locally, reused
 
@@ -108,10 +111,20 @@ func (s *session) serve() {
 	}
 	p := startup.Message.Parameters
 	s.log = s.log.With("user", p["user"], "database", p["database"])
-	if s.srv.cache != nil && p["replication"] == "" {
+	s.mu.Lock()
+	s.startupParams, s.started = p, time.Now()
+	s.mu.Unlock()
+	console := p["database"] == ConsoleDatabase && p["replication"] == ""
+	raw := startup.Raw
+	if console {
+		if raw, err = s.consoleStartup(startup.Message); err != nil {
+			s.endWith(wire.AsError(err, wire.CodeInternalError))
+			return
+		}
+	} else if s.srv.cache != nil && p["replication"] == "" {
 		s.cache = newCacheSession(s.srv.cache, p)
 	}
-	if err := s.connectUpstream(deadline, startup.Raw); err != nil {
+	if err := s.connectUpstream(deadline, raw); err != nil {
 		s.endWith(err)
 		return
 	}
@@ -121,6 +134,10 @@ func (s *session) serve() {
 	}
 	s.client.SetDeadline(time.Time{})
 	s.up.SetDeadline(time.Time{})
+	if console {
+		s.serveConsole()
+		return
+	}
 	s.log.Debug("session ready")
 	if s.draining.Load() {
 		s.kill(wire.Errorf(wire.CodeAdminShutdown, "terminating connection due to administrator command"))
