@@ -35,6 +35,22 @@ type config struct {
 	maxStaleness  time.Duration
 	publication   string
 	slot          string
+	configFile    string
+	adminRoles    string
+	cacheMode     string
+
+	level *slog.LevelVar // the logger's level, changed by a reload
+	flags *flag.FlagSet  // as parsed, for SHOW pgmemo.config and reloads
+	src   sources
+	file  *fileConfig // nil without --config
+}
+
+// rules are the config file's rules.
+func (c *config) rules() []proxy.Rule {
+	if c.file == nil {
+		return nil
+	}
+	return c.file.rules
 }
 
 func (c *config) register(fs *flag.FlagSet) {
@@ -56,6 +72,9 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.Var(&c.cacheMaxEntry, "cache-max-entry-bytes", "largest result cached; bigger ones stream through uncached")
 	fs.DurationVar(&c.cacheTTL, "cache-ttl", 0, "when positive, how long a cached result is served at most")
 	fs.StringVar(&c.txPolicy, "tx-policy", "until-write", "hits inside transaction blocks: until-write (READ COMMITTED blocks until their first write) or never")
+	fs.StringVar(&c.configFile, "config", "", "a TOML config file with the same keys as the flags, and [[rule]] tables (flags > env > file > defaults); SIGHUP reloads its rules and log-level")
+	fs.StringVar(&c.adminRoles, "admin-roles", "", "comma-separated roles that may run SHOW pgmemo.queries, SHOW pgmemo.config and PGMEMO INVALIDATE (superusers always may)")
+	fs.StringVar(&c.cacheMode, "cache-mode", "auto", "auto: cache everything safe; opt-in: only what a cache rule of the config file names")
 }
 
 // byteSize is a flag value in bytes, written as a number with an optional
@@ -87,26 +106,11 @@ func (b *byteSize) Set(s string) error {
 }
 
 // parseFlags parses args, with PGMEMO_<FLAG> environment variables (dashes as
-// underscores, upper case) filling every flag not given on the command line.
+// underscores, upper case) filling every flag not given on the command line,
+// and a --config file, when fs has that flag, filling the rest (see parseAll).
 func parseFlags(fs *flag.FlagSet, args []string, env func(string) string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var errs []error
-	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] {
-			return
-		}
-		name := "PGMEMO_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v := env(name); v != "" {
-			if err := f.Value.Set(v); err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
-			}
-		}
-	})
-	return errors.Join(errs...)
+	_, _, err := parseAll(fs, args, env)
+	return err
 }
 
 func (c *config) validate() error {
@@ -130,6 +134,9 @@ func (c *config) validate() error {
 	if c.maxStaleness <= 0 {
 		return errors.New("--max-staleness must be positive")
 	}
+	if c.cacheMode != "auto" && c.cacheMode != "opt-in" {
+		return fmt.Errorf("--cache-mode %q: allowed values are auto, opt-in", c.cacheMode)
+	}
 	if _, err := proxy.ParseTxPolicy(c.txPolicy); err != nil {
 		return fmt.Errorf("--tx-policy: %w", err)
 	}
@@ -151,6 +158,7 @@ func (c *config) cacheOptions() proxy.CacheOptions {
 		MaxStaleness:    c.maxStaleness,
 		Publication:     c.publication,
 		ReplicationSlot: c.slot,
+		OptIn:           c.cacheMode == "opt-in",
 		MaxBytes:        int64(c.cacheMaxBytes),
 		MaxEntryBytes:   int(c.cacheMaxEntry),
 		TTL:             c.cacheTTL,
@@ -166,9 +174,22 @@ func parseLevel(s string) (slog.Level, error) {
 	return l, nil
 }
 
+// roles returns --admin-roles as a list.
+func (c *config) roles() []string {
+	var out []string
+	for _, r := range strings.Split(c.adminRoles, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 func (c *config) logger(w io.Writer) *slog.Logger {
 	lvl, _ := parseLevel(c.logLevel)
-	opts := &slog.HandlerOptions{Level: lvl}
+	c.level = new(slog.LevelVar)
+	c.level.Set(lvl)
+	opts := &slog.HandlerOptions{Level: c.level}
 	if c.logFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}

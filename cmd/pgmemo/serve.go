@@ -9,6 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
+	"sync"
+	"syscall"
 
 	"github.com/pgmemo/pgmemo/proxy"
 )
@@ -18,6 +21,8 @@ const usage = `pgmemo: a transparent caching proxy for PostgreSQL
 Usage:
   pgmemo [flags]          run the proxy (--upstream is required)
   pgmemo demo [flags]     start a throwaway PostgreSQL with sample data and the proxy in front of it
+  pgmemo config print [flags]
+                          the effective configuration and where each value comes from
   pgmemo install-ddl-hook --upstream URL [--database a,b]
                           install the event trigger that announces DDL on the replication stream
   pgmemo help             this text
@@ -41,7 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.PrintDefaults()
 	}
 	switch cmd {
-	case "serve", "demo":
+	case "serve", "demo", "config":
 	case "install-ddl-hook":
 		return installDDLHook(ctx, args, stdout, stderr)
 	case "help":
@@ -53,18 +58,34 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errUsage
 	}
-	if err := parseFlags(fs, args, os.Getenv); err != nil {
+	printConfig := false
+	if cmd == "config" {
+		if len(args) == 0 || args[0] != "print" {
+			fmt.Fprintln(stderr, "pgmemo: usage: pgmemo config print [flags]")
+			return errUsage
+		}
+		printConfig, args = true, args[1:]
+	}
+	src, fc, err := parseAll(fs, args, os.Getenv)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		fmt.Fprintln(stderr, "pgmemo:", err)
 		return errUsage
 	}
+	cfg.flags, cfg.src, cfg.file = fs, src, fc
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	if err := cfg.validate(); err != nil {
 		return err
+	}
+	if printConfig {
+		for _, r := range configRows(fs, src, cfg.rules()) {
+			fmt.Fprintf(stdout, "%-24s %-40s %s\n", r[0], r[1], r[2])
+		}
+		return nil
 	}
 	log := cfg.logger(stderr)
 	if cmd == "demo" {
@@ -93,7 +114,51 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, ready func(addr s
 		Logger:          log,
 		MaxMessageBytes: cfg.maxMessage,
 		Cache:           cfg.cacheOptions(),
+		AdminRoles:      cfg.roles(),
 	}
+	var rulesMu sync.Mutex
+	rules := cfg.rules()
+	srv.Cache.Rules = rules
+	if cfg.flags != nil {
+		srv.ConfigReport = func() [][3]string {
+			rulesMu.Lock()
+			defer rulesMu.Unlock()
+			return configRows(cfg.flags, cfg.src, rules)
+		}
+	}
+	// SIGHUP reloads the config file's rules and log level; a bad file keeps
+	// the configuration in force.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+			}
+			if cfg.configFile == "" {
+				log.Info("SIGHUP: no --config file to reload")
+				continue
+			}
+			fc, err := loadConfigFile(cfg.configFile, cfg.flags)
+			if err != nil {
+				log.Error("SIGHUP: config file not reloaded; the previous configuration stays in force", "err", err)
+				continue
+			}
+			if v, ok := fc.values["log-level"]; ok && (cfg.src["log-level"] == "file" || cfg.src["log-level"] == "default") {
+				if lvl, err := parseLevel(v); err == nil {
+					cfg.level.Set(lvl)
+				}
+			}
+			rulesMu.Lock()
+			rules = fc.rules
+			rulesMu.Unlock()
+			srv.SetRules(fc.rules)
+			log.Info("SIGHUP: config file reloaded", "file", cfg.configFile, "rules", len(fc.rules))
+		}
+	}()
 	l, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.listen, err)
