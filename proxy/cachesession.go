@@ -339,6 +339,12 @@ func (c *cacheSession) txControl(tx *query.Tx, tag string) {
 // endTx ends the current transaction: its settings and writes take effect
 // (commit) or vanish (rollback).
 func (c *cacheSession) endTx(commit bool) {
+	// Only a transaction that changed settings changes the key: recomputing
+	// it (a hash over every setting) after every statement would cost more
+	// than the lookup it serves.
+	if len(c.overlay) > 0 || len(c.local) > 0 || c.resetAll || c.overlayUntracked != "" || len(c.savepoints) > 0 {
+		c.keyDirty = true
+	}
 	if commit {
 		if c.resetAll {
 			role, ok := c.committed["role"]
@@ -368,7 +374,6 @@ func (c *cacheSession) endTx(commit bool) {
 	}
 	c.rollbackSettings()
 	c.txWrote, c.txNoCache = false, false
-	c.keyDirty = true
 }
 
 func (c *cacheSession) rollbackSettings() {
