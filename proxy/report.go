@@ -79,7 +79,12 @@ type CacheReport struct {
 	NotCacheable, Bypassed uint64
 	// LocalBatches counts extended-protocol batches answered locally.
 	LocalBatches uint64
-	Databases    []DatabaseReport
+	// InvalidationsStatement, InvalidationsWAL and InvalidationsAdmin count
+	// invalidations by their source: writes through the proxy, the
+	// replication stream, and PGMEMO INVALIDATE.
+	InvalidationsStatement, InvalidationsWAL, InvalidationsAdmin uint64
+
+	Databases []DatabaseReport
 }
 
 // DatabaseReport is one upstream database's part of a CacheReport.
@@ -137,6 +142,10 @@ func (s *Server) CacheReport() CacheReport {
 		NotCacheable: cs.notCacheable.Load(),
 		Bypassed:     cs.bypass.Load(),
 		LocalBatches: cs.localAnswers.Load(),
+
+		InvalidationsStatement: cs.invStatement.Load(),
+		InvalidationsWAL:       cs.invWAL.Load(),
+		InvalidationsAdmin:     cs.invAdmin.Load(),
 	}
 	if cs.opts.WAL {
 		r.Mode = "wal"

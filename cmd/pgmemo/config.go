@@ -38,6 +38,15 @@ type config struct {
 	configFile    string
 	adminRoles    string
 	cacheMode     string
+	httpListen    string
+	pprof         bool
+
+	// Test hooks of the HTTP endpoint: httpReady receives its address,
+	// sampleEvery overrides the status page's sampling interval (5s).
+	httpReady   func(addr string)
+	sampleEvery time.Duration
+
+	workload workloadOptions // demo only
 
 	level *slog.LevelVar // the logger's level, changed by a reload
 	flags *flag.FlagSet  // as parsed, for SHOW pgmemo.config and reloads
@@ -75,6 +84,8 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.configFile, "config", "", "a TOML config file with the same keys as the flags, and [[rule]] tables (flags > env > file > defaults); SIGHUP reloads its rules and log-level")
 	fs.StringVar(&c.adminRoles, "admin-roles", "", "comma-separated roles that may run SHOW pgmemo.queries, SHOW pgmemo.config and PGMEMO INVALIDATE (superusers always may)")
 	fs.StringVar(&c.cacheMode, "cache-mode", "auto", "auto: cache everything safe; opt-in: only what a cache rule of the config file names")
+	fs.StringVar(&c.httpListen, "http-listen", "127.0.0.1:9432", "address of the HTTP endpoint: /metrics (Prometheus), /healthz, /readyz and the status page /; empty or off disables it")
+	fs.BoolVar(&c.pprof, "pprof", false, "also serve /debug/pprof/ on --http-listen")
 }
 
 // byteSize is a flag value in bytes, written as a number with an optional

@@ -21,6 +21,9 @@ const usage = `pgmemo: a transparent caching proxy for PostgreSQL
 Usage:
   pgmemo [flags]          run the proxy (--upstream is required)
   pgmemo demo [flags]     start a throwaway PostgreSQL with sample data and the proxy in front of it
+  pgmemo demo --workload [--workload-duration 10s] [--workload-clients 8]
+                          the same, then run a read-heavy workload against PostgreSQL and through
+                          the proxy, print throughput, latency and hit ratio side by side, and exit
   pgmemo config print [flags]
                           the effective configuration and where each value comes from
   pgmemo install-ddl-hook --upstream URL [--database a,b]
@@ -44,6 +47,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
+	}
+	if cmd == "demo" {
+		cfg.workload.register(fs)
 	}
 	switch cmd {
 	case "serve", "demo", "config":
@@ -80,6 +86,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if err := cfg.validate(); err != nil {
 		return err
+	}
+	if cmd == "demo" {
+		if err := cfg.workload.validate(); err != nil {
+			return err
+		}
 	}
 	if printConfig {
 		for _, r := range configRows(fs, src, cfg.rules()) {
@@ -163,6 +174,14 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, ready func(addr s
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.listen, err)
 	}
+	// The HTTP endpoint (metrics, probes, status page) outlives the proxy's
+	// drain: it closes when serve returns.
+	hs, err := startHTTP(ctx, cfg, srv, log)
+	if err != nil {
+		l.Close()
+		return err
+	}
+	defer hs.close()
 	log.Info("pgmemo listening", "addr", l.Addr().String(), "upstream", up.String(), "tls", tlsCfg != nil,
 		"invalidation", cfg.invalidation, "cache_max_bytes", int64(cfg.cacheMaxBytes))
 	if cfg.invalidation == "statement" && cfg.cacheTTL == 0 {
