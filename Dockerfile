@@ -14,7 +14,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
     && useradd --system --no-create-home --uid 10001 pgmemo
 COPY --from=build /out/pgmemo /usr/local/bin/pgmemo
 USER pgmemo
-EXPOSE 6432
+EXPOSE 6432 9432
 # Listen on all interfaces inside the container; publish the port deliberately.
 ENV PGMEMO_LISTEN=0.0.0.0:6432
 ENTRYPOINT ["/usr/local/bin/pgmemo"]
