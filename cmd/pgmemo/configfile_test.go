@@ -118,25 +118,18 @@ func TestConfigFileErrors(t *testing.T) {
 // TestSIGHUPReload: SIGHUP reloads the rules (which change how statements
 // are served) and a broken file keeps the configuration in force.
 func TestSIGHUPReload(t *testing.T) {
-	if _, err := pgtest.FindBinDir(); err != nil {
-		if pgtest.Required() {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	c := pgtest.Need(t, cluster)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, err := pgtest.Start(ctx, pgtest.Options{})
-	if err != nil {
+	if err := c.CreateDatabase(ctx, "sighup"); err != nil {
 		t.Fatal(err)
 	}
-	defer c.Stop()
 	path := writeFile(t, "log-level = \"info\"\n")
 	var logs syncBuffer
 	var cfg config
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
 	cfg.register(fs)
-	src, fc, err := parseAll(fs, []string{"--listen", "127.0.0.1:0", "--upstream", c.URL("", "", ""), "--invalidation", "statement", "--config", path}, func(string) string { return "" })
+	src, fc, err := parseAll(fs, []string{"--listen", "127.0.0.1:0", "--upstream", c.URL("", "", "sighup"), "--invalidation", "statement", "--config", path}, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +139,7 @@ func TestSIGHUPReload(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- serve(sctx, &cfg, cfg.logger(&logs), func(a string) { addr <- a }) }()
 	defer func() { stop(); <-done }()
-	url := "postgres://postgres@" + <-addr + "/postgres?sslmode=disable"
+	url := "postgres://postgres@" + <-addr + "/sighup?sslmode=disable"
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)

@@ -12,34 +12,26 @@ import (
 )
 
 func TestInstallDDLHook(t *testing.T) {
-	if _, err := pgtest.FindBinDir(); err != nil {
-		if pgtest.Required() {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	c := pgtest.Need(t, cluster)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, err := pgtest.Start(ctx, pgtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
-	if err := c.CreateDatabase(ctx, "app"); err != nil {
-		t.Fatal(err)
+	for _, db := range []string{"ddlhook_a", "ddlhook_b"} {
+		if err := c.CreateDatabase(ctx, db); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var out bytes.Buffer
-	if err := run(ctx, []string{"install-ddl-hook", "--upstream", c.URL("", "", ""), "--database", "postgres,app"}, &out, io.Discard); err != nil {
+	if err := run(ctx, []string{"install-ddl-hook", "--upstream", c.URL("", "", ""), "--database", "ddlhook_a,ddlhook_b"}, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "database app") {
+	if !strings.Contains(out.String(), "database ddlhook_b") {
 		t.Errorf("output %q", out.String())
 	}
 	// Installing again is harmless, and the trigger is there.
-	if err := run(ctx, []string{"install-ddl-hook", "--upstream", c.URL("", "", "app")}, io.Discard, io.Discard); err != nil {
+	if err := run(ctx, []string{"install-ddl-hook", "--upstream", c.URL("", "", "ddlhook_b")}, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := c.Connect(ctx, "app")
+	conn, err := c.Connect(ctx, "ddlhook_b")
 	if err != nil {
 		t.Fatal(err)
 	}
