@@ -32,54 +32,91 @@ find_pgbin() {
     return 1
 }
 
-# check_prereqs: verifies every tool the benchmark needs, installs nothing.
-# Sets PGBIN PSQL PGBENCH PGBOUNCER.  Reports all missing pieces at once.
-check_prereqs() {
-    local missing=() pkgs=() t
+# detect_prereqs: looks for every tool the benchmark needs.  Sets PGBIN PSQL PGBENCH
+# PGBOUNCER PGPOOL, and MISSING (what is not there) and PKGS (Debian packages providing it).
+detect_prereqs() {
+    local t
+    MISSING=(); PKGS=()
     if ! find_pgbin; then
-        missing+=("PostgreSQL server binaries (initdb, pg_ctl, postgres)")
-        pkgs+=(postgresql)
+        MISSING+=("PostgreSQL server binaries (initdb, pg_ctl, postgres)")
+        PKGS+=(postgresql)
     else
         for t in initdb pg_ctl postgres psql; do
-            [ -x "$PGBIN/$t" ] || { missing+=("$PGBIN/$t"); pkgs+=(postgresql); }
+            [ -x "$PGBIN/$t" ] || { MISSING+=("$PGBIN/$t"); PKGS+=(postgresql); }
         done
     fi
-    PSQL=${PSQL:-${PGBIN:+$PGBIN/psql}}
-    PGBENCH=${PGBENCH:-}
+    PSQL=${PSQL_GIVEN:-${PGBIN:+$PGBIN/psql}}
+    PGBENCH=${PGBENCH_GIVEN:-}
     if [ -z "$PGBENCH" ]; then
         if [ -n "$PGBIN" ] && [ -x "$PGBIN/pgbench" ]; then PGBENCH=$PGBIN/pgbench
         elif command -v pgbench >/dev/null 2>&1; then PGBENCH=$(command -v pgbench); fi
     fi
-    [ -n "$PGBENCH" ] && [ -x "$PGBENCH" ] || { missing+=("pgbench"); pkgs+=(postgresql-contrib); }
-    PGBOUNCER=${PGBOUNCER:-$(command -v pgbouncer 2>/dev/null || true)}
+    if [ -z "$PGBENCH" ] || [ ! -x "$PGBENCH" ]; then MISSING+=("pgbench"); PKGS+=(postgresql-contrib); fi
+    PGBOUNCER=${PGBOUNCER_GIVEN:-$(command -v pgbouncer 2>/dev/null || true)}
     [ -z "$PGBOUNCER" ] && [ -x /usr/sbin/pgbouncer ] && PGBOUNCER=/usr/sbin/pgbouncer
     if needs_target pgbouncer && { [ -z "$PGBOUNCER" ] || [ ! -x "$PGBOUNCER" ]; }; then
-        missing+=("pgbouncer"); pkgs+=(pgbouncer)
+        MISSING+=("pgbouncer"); PKGS+=(pgbouncer)
     fi
-    if needs_target pgmemo && [ -z "${PGMEMO_BIN:-}" ] && ! command -v go >/dev/null 2>&1; then
-        missing+=("go (to build ./cmd/pgmemo; or set PGMEMO_BIN to a built binary)")
+    PGPOOL=${PGPOOL_GIVEN:-$(command -v pgpool 2>/dev/null || true)}
+    [ -z "$PGPOOL" ] && [ -x /usr/sbin/pgpool ] && PGPOOL=/usr/sbin/pgpool
+    if needs_target pgpool && { [ -z "$PGPOOL" ] || [ ! -x "$PGPOOL" ]; }; then
+        MISSING+=("pgpool (pgpool-II)"); PKGS+=(pgpool2)
+    fi
+    if needs_pgmemo && [ -z "${PGMEMO_BIN:-}" ] && ! command -v go >/dev/null 2>&1; then
+        MISSING+=("go (to build ./cmd/pgmemo; or set PGMEMO_BIN to a built binary)")
     fi
     for t in setpriv ss awk; do
-        command -v "$t" >/dev/null 2>&1 || missing+=("$t")
+        command -v "$t" >/dev/null 2>&1 || MISSING+=("$t")
     done
     if [ "$(id -u)" = 0 ] && ! id "$RUN_AS" >/dev/null 2>&1; then
-        missing+=("user '$RUN_AS' (PostgreSQL and PgBouncer refuse to run as root; set RUN_AS=<user>)")
-        pkgs+=(postgresql)
+        MISSING+=("user '$RUN_AS' (PostgreSQL, PgBouncer and pgpool refuse to run as root; set RUN_AS=<user>)")
+        PKGS+=(postgresql)
     fi
-    if [ ${#missing[@]} -gt 0 ]; then
+}
+
+# apt_install PKG...: apt-get install Debian packages without starting their system-wide
+# services (a temporary policy-rc.d that says "exit 101" unless one exists already).
+apt_install() {
+    local tmp_policy=0 rc
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && tmp_policy=1
+    fi
+    log "apt-get install $* (APT_INSTALL=0 turns this off)"
+    apt-get update -qq >/dev/null 2>&1
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1
+    rc=$?
+    [ "$tmp_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+    return "$rc"
+}
+
+# check_prereqs: verifies every tool the benchmark needs.  Missing Debian packages are
+# installed with apt-get when running as root and APT_INSTALL=1 (the default); otherwise,
+# or if that fails, all missing pieces are reported at once and the script exits.
+PSQL_GIVEN=${PSQL:-}; PGBENCH_GIVEN=${PGBENCH:-}; PGBOUNCER_GIVEN=${PGBOUNCER:-}; PGPOOL_GIVEN=${PGPOOL:-}
+check_prereqs() {
+    local t pkgs
+    detect_prereqs
+    if [ ${#PKGS[@]} -gt 0 ] && [ "${APT_INSTALL:-1}" = 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        mapfile -t pkgs < <(printf '%s\n' "${PKGS[@]}" | sort -u)
+        apt_install "${pkgs[@]}" || log "apt-get install ${pkgs[*]} failed"
+        detect_prereqs
+    fi
+    if [ ${#MISSING[@]} -gt 0 ]; then
         log "missing prerequisites:"
-        for t in "${missing[@]}"; do log "  - $t"; done
-        if [ ${#pkgs[@]} -gt 0 ]; then
-            log "on Debian/Ubuntu: apt-get install $(printf '%s\n' "${pkgs[@]}" | sort -u | tr '\n' ' ')"
-            log "(postgresql = server binaries, postgresql-contrib = pgbench/pg_prewarm, pgbouncer = PgBouncer)"
+        for t in "${MISSING[@]}"; do log "  - $t"; done
+        if [ ${#PKGS[@]} -gt 0 ]; then
+            log "on Debian/Ubuntu: apt-get install $(printf '%s\n' "${PKGS[@]}" | sort -u | tr '\n' ' ')"
+            log "(postgresql = server binaries, postgresql-contrib = pgbench/pg_prewarm, pgbouncer = PgBouncer, pgpool2 = pgpool-II)"
         fi
-        log "or point PGBIN=/path/to/postgres/bin, PGBENCH=..., PGBOUNCER=... at existing installs"
+        log "or point PGBIN=/path/to/postgres/bin, PGBENCH=..., PGBOUNCER=..., PGPOOL=... at existing installs"
         exit 2
     fi
 }
 
 # needs_target NAME: 0 if NAME is in $TARGETS
 needs_target() { [[ " $TARGETS " == *" $1 "* ]]; }
+# needs_pgmemo: 0 if any pgmemo target (pgmemo, pgmemo-p1, pgmemo-cache, ...) is in $TARGETS
+needs_pgmemo() { [[ " $TARGETS " == *" pgmemo"* ]]; }
 
 # ---------------------------------------------------------------------------
 # Ports and processes

@@ -1,35 +1,55 @@
 #!/usr/bin/env bash
-# bench/pgbench-compare.sh - pgbench through pgmemo vs. direct PostgreSQL vs. PgBouncer.
+# bench/pgbench-compare.sh - pgbench through pgmemo (relay and result cache) vs. direct
+# PostgreSQL vs. PgBouncer vs. pgpool-II's query cache, all in one run.
 #
 # Starts a throwaway PostgreSQL cluster (initdb in a temp dir, 127.0.0.1 only), loads
-# pgbench -i -s $SCALE and prewarms it, builds pgmemo from this repository, starts pgmemo
-# and PgBouncer (session mode) in front of it, and runs pgbench for every
-# (workload, mode, clients) cell with the targets interleaved: direct, pgmemo, pgbouncer,
-# direct, pgmemo, pgbouncer, ... ($REPS passes).  Records tps, latency and CPU time per
-# transaction of the proxy and of PostgreSQL (from /proc), prints a markdown table and
-# writes it with the raw CSV and pgbench output under bench/results/<timestamp>/.
-# Everything it started is stopped and the temp dir removed on exit, including Ctrl-C.
+# pgbench -i -s $SCALE and prewarms it, builds pgmemo from this repository, starts the
+# targets in front of it (pgmemo relay-only, pgmemo with its result cache, PgBouncer in
+# session mode, pgpool-II with memory_cache_enabled), and runs pgbench for every
+# (workload, mode, clients) cell with the targets interleaved: direct, pgmemo, pgmemo-cache,
+# pgbouncer, pgpool, direct, ... ($REPS passes).  Records tps, latency, CPU time per
+# transaction of the proxy and of PostgreSQL (from /proc) and, for the caching targets, the
+# cache hit ratio of each run (SHOW pgmemo.stats / SHOW POOL_CACHE before and after), prints
+# markdown tables and writes them with the raw CSV and pgbench output under
+# bench/results/<timestamp>/.  Everything it started is stopped and the temp dir removed on
+# exit, including Ctrl-C.
 #
-# Installs nothing: needs PostgreSQL server binaries + pgbench (Debian: postgresql,
-# postgresql-contrib), pgbouncer (Debian: pgbouncer) and Go (to build pgmemo).
+# Needs PostgreSQL server binaries + pgbench (Debian: postgresql, postgresql-contrib),
+# pgbouncer, pgpool2 (only for the targets that use them) and Go (to build pgmemo).  Run as
+# root it installs the missing Debian packages with apt-get (APT_INSTALL=0: only check).
 #
-# Usage:  bench/pgbench-compare.sh            full run (~11 min with the defaults)
-#         QUICK=1 bench/pgbench-compare.sh    5 s runs, 1 repetition (~3 min): a smoke test
+# Usage:  bench/pgbench-compare.sh            full run (~50 min with the defaults on 2 cores)
+#         QUICK=1 bench/pgbench-compare.sh    5 s runs, 1 repetition (~15 min)
+#         DURATION=3 REPS=1 CLIENTS=8 WARMUP_S=1 bench/pgbench-compare.sh   smoke test (~6 min)
 #
 # Settings (environment):
-#   DURATION=15       seconds per pgbench run (QUICK=1: 5)
+#   DURATION=         seconds per pgbench run for every workload (default: per workload,
+#                     select 15, hot 10, heavy 10; QUICK=1: 5);  DURATION_<workload>=N for one
 #   REPS=2            repetition passes per cell (QUICK=1: 1)
 #   CLIENTS="8 32"    pgbench -c values;  JOBS=2  pgbench -j
 #   MODES="simple extended prepared"      pgbench -M values
-#   WORKLOADS=select  from workloads.sh: select (pgbench -S), hot (1,000-row hot set), heavy (aggregate)
-#   TARGETS="direct pgmemo pgbouncer"     from targets.sh ("direct" is always run, first)
+#   WORKLOADS="select hot heavy"          from workloads.sh: select (pgbench -S, cold for a
+#                     cache), hot (1,000-row hot set), heavy (aggregate), tpcb (read-write)
+#   TARGETS="direct pgmemo pgmemo-cache pgbouncer pgpool"   from targets.sh ("direct" is always
+#                     run, first); also pgmemo-p1 (the relay with GOMAXPROCS=1)
 #   SCALE=10          pgbench -i -s
-#   PG_PORT, PGMEMO_PORT, BOUNCER_PORT    fixed ports (default: free ones, chosen at start)
+#   HOT_ROWS=1000     size of the hot set (workload hot)
+#   SELECT_COLD=1     before each select run, a no-op UPDATE through the target empties a cache
+#   WARMUP_S=         seconds of unrecorded warm-up per (mode, target) for hot/heavy, after a
+#                     fill pass that reads every hot key once (default 2; 0: none);
+#                     WARMUP_CLIENTS=8
+#   PG_PORT, PGMEMO_PORT, PGMEMO_CACHE_PORT, BOUNCER_PORT, PGPOOL_PORT   fixed ports
+#                     (default: free ones, chosen at start)
 #   BOUNCER_POOL_SIZE=40                   PgBouncer pool_size (must be >= max clients)
+#   PGPOOL_CHILDREN=  pgpool num_init_children (default max(40, max clients + 8))
+#   PGPOOL_CACHE_SIZE=256MB                pgpool memqcache_total_size
 #   PGMEMO_BIN=path   use this pgmemo binary instead of building ./cmd/pgmemo
-#   PGMEMO_ARGS="..." extra pgmemo flags;  PGMEMO_LOG_LEVEL=warn
-#   PGBIN, PGBENCH, PGBOUNCER              binaries (default: found on this machine)
-#   RUN_AS=postgres   user for PostgreSQL/PgBouncer/pgmemo when run as root
+#   PGMEMO_ARGS="..." extra flags for every pgmemo target;  PGMEMO_LOG_LEVEL=warn
+#   PGMEMO_CACHE_MAX_BYTES=256MiB  PGMEMO_CACHE_TTL=  PGMEMO_TX_POLICY=until-write
+#   PGMEMO_CACHE_ARGS="..."                pgmemo-cache only (it runs --invalidation statement)
+#   PGBIN, PGBENCH, PGBOUNCER, PGPOOL      binaries (default: found on this machine)
+#   APT_INSTALL=1     as root: apt-get install missing Debian packages (0: only report them)
+#   RUN_AS=postgres   user for PostgreSQL/PgBouncer/pgpool/pgmemo when run as root
 #   PAUSE_S=1         pause before each run (lets the previous run's backends exit)
 #   QUIET_PCT=10      optional: before each run wait until the machine is < 10% busy
 #   QUIET_MAX_WAIT_S=900  total budget for that waiting (then runs anyway)
@@ -49,13 +69,13 @@ esac
 
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then DURATION=${DURATION:-5}; REPS=${REPS:-1}; fi
-DURATION=${DURATION:-15}
+DURATION=${DURATION:-}           # empty: each workload's WL_DURATION
 REPS=${REPS:-2}
 CLIENTS=${CLIENTS:-8 32}
 JOBS=${JOBS:-2}
 MODES=${MODES:-simple extended prepared}
-WORKLOADS=${WORKLOADS:-select}
-TARGETS=${TARGETS:-direct pgmemo pgbouncer}
+WORKLOADS=${WORKLOADS:-select hot heavy}
+TARGETS=${TARGETS:-direct pgmemo pgmemo-cache pgbouncer pgpool}
 SCALE=${SCALE:-10}
 BENCH_USER=${BENCH_USER:-bench}
 BENCH_DB=${BENCH_DB:-bench}
@@ -84,7 +104,15 @@ for c in $CLIENTS; do
     if needs_target pgbouncer && [ "$c" -gt "$BOUNCER_POOL_SIZE" ]; then
         die "CLIENTS has $c > BOUNCER_POOL_SIZE=$BOUNCER_POOL_SIZE: session-mode clients would queue"
     fi
+    if needs_target pgpool && [ "$c" -gt "$(pgpool_children)" ]; then
+        die "CLIENTS has $c > PGPOOL_CHILDREN=$(pgpool_children): pgpool clients would queue"
+    fi
 done
+# dur_of WORKLOAD: seconds per measured run
+dur_of() { local v="DURATION_$1"; echo "${!v:-${DURATION:-${WL_DURATION[$1]:-15}}}"; }
+# warm_of WORKLOAD: seconds of timed warm-up per (mode, target); WARMUP_S overrides the
+# workloads that have one (not select: its runs are meant to start cold)
+warm_of() { if [ "${WL_WARMUP_S[$1]:-0}" -gt 0 ]; then echo "${WARMUP_S:-${WL_WARMUP_S[$1]}}"; else echo 0; fi; }
 
 check_prereqs
 set_runas
@@ -131,20 +159,21 @@ trap 'log "terminated: cleaning up"; exit 143' TERM
 # Meta data: date, machine, versions
 
 meta() {
-    local mem cpu git_rev
+    local mem cpu
     cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
     mem=$(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
-    git_rev=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')
     echo "date        : $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
     echo "machine     : $(hostname), $(nproc) CPUs ($cpu), $mem RAM, Linux $(uname -r) $(uname -m)$( [ -r /etc/os-release ] && . /etc/os-release && echo ", $PRETTY_NAME")"
     echo "postgres    : $("$PGBIN/postgres" --version)"
     echo "pgbench     : $("$PGBENCH" --version)"
     needs_target pgbouncer && echo "pgbouncer   : $("$PGBOUNCER" --version 2>&1 | head -1)"
-    if needs_target pgmemo; then
-        echo "pgmemo      : git $git_rev$(pgmemo_dirty); $PGMEMO_BUILD"
+    needs_target pgpool && echo "pgpool      : $("$PGPOOL" --version 2>&1 | head -1)"
+    if needs_pgmemo; then
+        echo "pgmemo      : $PGMEMO_REV; $PGMEMO_BUILD"
         command -v go >/dev/null 2>&1 && echo "go          : $(go version)"
     fi
-    echo "matrix      : workloads [$WORKLOADS] modes [$MODES] clients [$CLIENTS] -j $JOBS, ${DURATION}s per run, REPS=$REPS$( [ "$QUICK" = 1 ] && echo ' (QUICK=1)'); targets interleaved per pass: $TARGETS"
+    echo "matrix      : workloads [$WORKLOADS] modes [$MODES] clients [$CLIENTS] -j $JOBS, REPS=$REPS$( [ "$QUICK" = 1 ] && echo ' (QUICK=1)'); targets interleaved per pass: $TARGETS"
+    echo "durations   : $(for w in $WORKLOADS; do printf '%s %ss per run%s; ' "$w" "$(dur_of "$w")" "$( [ -n "${WL_FILL[$w]:-}" ] && echo ", fill pass")$( [ "$(warm_of "$w")" -gt 0 ] && echo " + $(warm_of "$w")s warm-up at -c $WARMUP_CLIENTS")"; done | sed 's/; $//') (fill/warm-up: per mode and target, unrecorded)"
     echo "cluster     : scale $SCALE (${DATA_DESC:-?}), prewarmed: ${PREWARM:-?}"
     echo "pg settings : ${PG_SETTINGS:-?}  (fsync/synchronous_commit/full_page_writes off: benchmark-only, crash-unsafe)"
     echo "note        : pgbench, PostgreSQL and the proxy all share this machine's $(nproc) CPUs$( [ -n "$QUIET_PCT" ] && echo "; each run waited for < ${QUIET_PCT}% machine load (budget ${QUIET_MAX_WAIT_S}s, ${QUIET_SPENT}s used)")"
@@ -155,16 +184,25 @@ meta() {
 
 to_s() { awk '{ s = 0; for (i = 1; i <= NF; i++) { split($i, a, "m"); sub(/s$/, "", a[2]); s += a[1] * 60 + a[2] } printf "%.3f\n", s }'; }
 
-# run_one WORKLOAD MODE CLIENTS REP TARGET DURATION   (REP=warmup: output kept, not recorded)
+# cache_counters TARGET: "HITS MISSES UNCACHED" of a caching target (target_TARGET_stats), else ""
+cache_counters() { if declare -F "target_${1}_stats" >/dev/null; then "target_${1}_stats"; fi; }
+
+# run_one WORKLOAD MODE CLIENTS REP TARGET DURATION [LOAD]
+#   REP=warmup|fill: output kept in raw/, not recorded in results.csv.
+#   LOAD replaces the pgbench load arguments (default: the workload's script, -M MODE -c CLIENTS
+#   -j JOBS -T DURATION); the fill pass uses it.
 run_one() {
-    local wl=$1 mode=$2 clients=$3 rep=$4 tg=$5 dur=$6
+    local wl=$1 mode=$2 clients=$3 rep=$4 tg=$5 dur=$6 load=${7:-}
     local port=${TG_PORT[$tg]} db=${TG_DB[$tg]} ppid=${TG_PID[$tg]:-0}
     local raw=$RESULTS/raw/${wl}_${mode}_c${clients}_${rep}_${tg}.txt
-    local cmd="$PGBENCH -n ${WL_ARGS[$wl]} -M $mode -c $clients -j $JOBS -T $dur -h 127.0.0.1 -p $port -U $BENCH_USER $db"
+    [ -n "$load" ] || load="${WL_ARGS[$wl]} -M $mode -c $clients -j $JOBS -T $dur"
+    local cmd="$PGBENCH -n $load -h 127.0.0.1 -p $port -U $BENCH_USER $db"
     local pg0 px0 pg1 px1 m0 m1 t0 t1 c0 c1 rc started
+    local h0="" ms0="" u0="" h1="" ms1="" u1=""
     if declare -F "wl_${wl}_before_run" >/dev/null; then "wl_${wl}_before_run" "$tg"; fi
     sleep "$PAUSE_S"
-    [ -n "$QUIET_PCT" ] && [ "$rep" != warmup ] && wait_quiet "$QUIET_PCT" "$QUIET_MAX_WAIT_S"
+    [ -n "$QUIET_PCT" ] && [ "$rep" != warmup ] && [ "$rep" != fill ] && wait_quiet "$QUIET_PCT" "$QUIET_MAX_WAIT_S"
+    read -r h0 ms0 u0 < <(cache_counters "$tg")      # outside the CPU window: psql through the proxy
     started=$(date -u +%H:%M:%S)
     settle_children "$PG_PID" "$ppid"
     read -r pg0 px0 < <(cpu_ticks "$PG_PID" "$ppid")
@@ -178,6 +216,7 @@ run_one() {
     t1=$(date +%s.%N); m1=$(machine_busy_ticks)
     settle_children "$PG_PID" "$ppid"       # the run's backends exit (or go idle in a pool)
     read -r pg1 px1 < <(cpu_ticks "$PG_PID" "$ppid")
+    read -r h1 ms1 u1 < <(cache_counters "$tg")
     c0=$(tail -1 "$WORK/times0" | to_s); c1=$(tail -1 "$WORK/times1" | to_s)
 
     local tps lat conn txns failed
@@ -190,6 +229,16 @@ run_one() {
     if [ "$rc" = 0 ] && [ -n "$failed" ] && [ "$failed" != 0 ]; then rc=98; fi
     [ "$rc" != 0 ] && log "  pgbench failed (rc=$rc), see $raw: $(grep -m1 -iE 'error|aborted|fatal' "$raw")"
 
+    # cache counters over the run: hits, misses, uncached (not cacheable / bypassed), hit %
+    local cache=",,,"
+    if [ -n "$h0" ] && [ -n "$h1" ]; then
+        cache=$(awk -v h0="$h0" -v h1="$h1" -v m0="$ms0" -v m1="$ms1" -v u0="${u0:-0}" -v u1="${u1:-0}" 'BEGIN {
+            h = h1 - h0; m = m1 - m0; u = u1 - u0
+            printf "%d,%d,%d,%s", h, m, u, (h + m > 0) ? sprintf("%.2f", 100 * h / (h + m)) : "" }')
+    elif declare -F "target_${tg}_stats" >/dev/null; then
+        log "  WARNING: could not read the cache counters of $tg (before: '${h0:-}', after: '${h1:-}')"
+    fi
+
     local row
     row=$(awk -v pg0="$pg0" -v pg1="$pg1" -v px0="$px0" -v px1="$px1" -v m0="$m0" -v m1="$m1" \
               -v t0="$t0" -v t1="$t1" -v c0="$c0" -v c1="$c1" -v n="${txns:-0}" -v hz="$CLK_TCK" \
@@ -201,12 +250,16 @@ run_one() {
         pgu = (n > 0) ? sprintf("%.2f", pg * 1e6 / n) : ""
         clu = (n > 0) ? sprintf("%.2f", cl * 1e6 / n) : ""
         printf "%.2f,%s,%.2f,%.2f,%.2f,%.1f,%s,%s,%s", w, pxs, pg, cl, busy, 100 * other / (w * ncpu), pxu, pgu, clu }')
-    if [ "$rep" != warmup ]; then
-        echo "$wl,$mode,$clients,$rep,$tg,${tps:-},${lat:-},${conn:-},${txns:-},${failed:-},$rc,$row,$started,\"$cmd\"" >>"$CSV"
+    if [ "$rep" != warmup ] && [ "$rep" != fill ]; then
+        echo "$wl,$mode,$clients,$rep,$tg,${tps:-},${lat:-},${conn:-},${txns:-},${failed:-},$rc,$row,$cache,$started,\"$cmd\"" >>"$CSV"
     fi
+    local other pxu pgu hits hp hit=-
     IFS=, read -r _ _ _ _ _ other pxu pgu _ <<<"$row"
-    printf '[%s] %-7s %-8s c=%-2s %-6s %-10s tps=%-10s lat=%-7s proxy=%-6s pg=%-6s µs/txn other=%s%% rc=%s\n' \
-        "$started" "$wl" "$mode" "$clients" "$rep" "$tg" "${tps:-?}" "${lat:-?}" "${pxu:--}" "${pgu:--}" "$other" "$rc" >&2
+    IFS=, read -r hits _ _ hp <<<"$cache"
+    if [ -n "$hp" ]; then hit="$hp%"; elif [ -n "$hits" ]; then hit="0 lookups"; fi
+    printf '[%s] %-5s %-8s c=%-2s %-6s %-12s tps=%-9s lat=%-7s proxy=%-6s pg=%-7s µs/txn hit=%-7s other=%s%% rc=%s\n' \
+        "$started" "$wl" "$mode" "$clients" "$rep" "$tg" "${tps:-?}" "${lat:-?}" "${pxu:--}" "${pgu:--}" \
+        "$hit" "$other" "$rc" >&2
 }
 
 # ---------------------------------------------------------------------------
@@ -216,8 +269,8 @@ commands_md() {
     echo "Exact commands (every run's pgbench command line is also the last column of results.csv):"
     echo
     echo '```'
-    [ ${#RUNAS[@]} -gt 0 ] && echo "# PostgreSQL, pgmemo and PgBouncer run as user $RUN_AS: ${RUNAS[*]} <command>; daemons under setsid"
-    needs_target pgmemo && echo "$PGMEMO_BUILD"
+    [ ${#RUNAS[@]} -gt 0 ] && echo "# PostgreSQL and the proxies run as user $RUN_AS: ${RUNAS[*]} <command>; daemons under setsid"
+    needs_pgmemo && echo "$PGMEMO_BUILD"
     echo "$INITDB_CMD"
     echo "# postgresql.conf additions:"
     sed -n '/^# ---- bench\/pgbench-compare.sh ----/,$p' "$PGDATA_DIR/postgresql.conf" 2>/dev/null | grep -v '^\s*$' | sed 's/^/#   /'
@@ -228,6 +281,11 @@ commands_md() {
         [ "$t" = direct ] && continue
         [ -n "${TG_CMD[$t]:-}" ] && echo "${TG_CMD[$t]}"
     done
+    for w in $WORKLOADS; do
+        [ -n "${WL_FILL[$w]:-}" ] && echo "# $w fill pass (per mode and target, before the first cell; script in raw/fill_$w.sql): $PGBENCH -n -f fill_$w.sql -M MODE -c 1 -j 1 -t 1 ..."
+        [ "$(warm_of "$w")" -gt 0 ] && echo "# $w warm-up (per mode and target, unrecorded): $PGBENCH -n ${WL_ARGS[$w]} -M MODE -c $WARMUP_CLIENTS -j $JOBS -T $(warm_of "$w") ..."
+    done
+    [[ " $WORKLOADS " == *" select "* ]] && [ "${SELECT_COLD:-1}" = 1 ] && echo "# select: before each run, through the target: $PSQL -X -q -h 127.0.0.1 -p PORT -U $BENCH_USER -d $BENCH_DB -c 'UPDATE pgbench_accounts SET abalance = abalance WHERE aid = 0'"
     echo "# pgbench runs (each cell: $REPS pass(es) over the targets in this order), before each: sleep $PAUSE_S"
     if [ -s "$CSV" ]; then awk -F, 'NR > 1 { c = $NF; gsub(/"/, "", c); if (!(c in s)) { s[c] = 1; print c } }' "$CSV"; fi
     echo '```'
@@ -249,7 +307,10 @@ write_report() {   # write_report [NOTE] -> $REPORT, and prints it
         echo "direct tps of the same repetition pass, median [min..max]; lat = pgbench \"latency average\"; proxy / PG"
         echo "CPU µs/txn = utime+stime delta (/proc/PID/stat) of the proxy process / of PostgreSQL (postmaster +"
         echo "backends) over the run / transactions; other CPU % = max share of all CPUs used by processes outside"
-        echo "the benchmark during a run (noise; pgbench client itself excluded)."
+        echo "the benchmark during a run (noise; pgbench client itself excluded); hit % = cache hits / (hits + misses)"
+        echo "over the run, from the caching target's own counters (pgmemo-cache: SHOW pgmemo.stats, pgpool: SHOW"
+        echo "POOL_CACHE), read through its port before and after the run.  For a caching target at ~100 % hits the"
+        echo "proxy CPU µs/txn is its CPU per cache hit."
         echo
         "$BENCH_DIR/report.sh" "$CSV"
         commands_md
@@ -264,7 +325,7 @@ write_report() {   # write_report [NOTE] -> $REPORT, and prints it
 # Main
 
 log "results -> $RESULTS  (temp dir $WORK)"
-needs_target pgmemo && pgmemo_build
+needs_pgmemo && pgmemo_build
 pg_up
 pg_load
 for t in $TARGETS; do
@@ -272,25 +333,38 @@ for t in $TARGETS; do
     "target_${t}_up"
 done
 
-echo "workload,mode,clients,rep,target,tps,lat_ms,conn_ms,txns,failed,rc,wall_s,proxy_cpu_s,pg_cpu_s,pgbench_cpu_s,machine_busy_s,other_cpu_pct,proxy_us_per_txn,pg_us_per_txn,pgbench_us_per_txn,started_utc,command" >"$CSV"
+echo "workload,mode,clients,rep,target,tps,lat_ms,conn_ms,txns,failed,rc,wall_s,proxy_cpu_s,pg_cpu_s,pgbench_cpu_s,machine_busy_s,other_cpu_pct,proxy_us_per_txn,pg_us_per_txn,pgbench_us_per_txn,cache_hits,cache_misses,cache_uncached,hit_pct,started_utc,command" >"$CSV"
 meta >"$RESULTS/meta.txt"
 
-ncells=0
-for w in $WORKLOADS; do for m in $MODES; do [[ " ${WL_MODES[$w]} " == *" $m "* ]] && ncells=$((ncells + $(echo $CLIENTS | wc -w))); done; done
-log "matrix: $ncells cells x $REPS pass(es) x targets [$TARGETS] x ${DURATION}s ~ $(( ncells * REPS * $(echo $TARGETS | wc -w) * (DURATION + PAUSE_S + 1) / 60 + 1 )) min"
+ncells=0; est_s=0; ntg=$(wc -w <<<"$TARGETS")
+for w in $WORKLOADS; do for m in $MODES; do
+    [[ " ${WL_MODES[$w]} " == *" $m "* ]] || continue
+    n=$(wc -w <<<"$CLIENTS"); ncells=$((ncells + n))
+    est_s=$(( est_s + n * REPS * ntg * ($(dur_of "$w") + PAUSE_S + 2) + ntg * ($(warm_of "$w") + PAUSE_S + 2) ))
+    [ -n "${WL_FILL[$w]:-}" ] && est_s=$(( est_s + ntg * (PAUSE_S + 3) ))
+done; done
+log "matrix: $ncells cells x $REPS pass(es) x targets [$TARGETS] ~ $(( est_s / 60 + 1 )) min"
 
 for w in $WORKLOADS; do
+    fill=
+    if [ -n "${WL_FILL[$w]:-}" ]; then
+        fill=$RESULTS/raw/fill_$w.sql
+        "${WL_FILL[$w]}" "$fill" || die "writing the fill script for $w failed"
+    fi
     for mode in $MODES; do
         [[ " ${WL_MODES[$w]} " == *" $mode "* ]] || continue
         sel=()
         for t in $TARGETS; do [[ " ${TG_MODES[$t]} " == *" $mode "* ]] && sel+=("$t"); done
-        warm=${WL_WARMUP_S[$w]:-0}
+        if [ -n "$fill" ]; then
+            for t in "${sel[@]}"; do run_one "$w" "$mode" 1 fill "$t" 0 "-f $fill -M $mode -c 1 -j 1 -t 1"; done
+        fi
+        warm=$(warm_of "$w")
         if [ "$warm" -gt 0 ]; then
             for t in "${sel[@]}"; do run_one "$w" "$mode" "$WARMUP_CLIENTS" warmup "$t" "$warm"; done
         fi
         for clients in $CLIENTS; do
             for rep in $(seq 1 "$REPS"); do
-                for t in "${sel[@]}"; do run_one "$w" "$mode" "$clients" "r$rep" "$t" "$DURATION"; done
+                for t in "${sel[@]}"; do run_one "$w" "$mode" "$clients" "r$rep" "$t" "$(dur_of "$w")"; done
             done
         done
     done

@@ -17,17 +17,18 @@
 #
 # Then add NAME to TARGETS (the default list is in pgbench-compare.sh; "direct" always runs
 # first in every repetition pass because every ratio is target tps / direct tps of that pass).
-# Ports come from free_port unless the user fixed them (PG_PORT, PGMEMO_PORT, BOUNCER_PORT).
+# Ports come from free_port unless the user fixed them (PG_PORT, PGMEMO_PORT,
+# PGMEMO_CACHE_PORT, BOUNCER_PORT, PGPOOL_PORT).
 #
-# Sketch for pgpool-II with its query cache (not enabled; left for later work):
-#   target_pgpool_up() { write pgpool.conf (backend_clustering_mode='raw', one backend =
-#       127.0.0.1:$PG_PORT, memory_cache_enabled=on, memqcache_method='shmem',
-#       num_init_children >= max clients, listen 127.0.0.1:$port, sockets/pid under $WORK);
-#       start_daemon pgpool pgpool LOG "${RUNAS[@]}" pgpool -n -f CONF -F PCP -a HBA;
-#       TG_PID[pgpool]=$DAEMON_PID  (the parent: its children's CPU is included) ... }
-#   target_pgpool_down() { stop_pid pgpool "${TG_PID[pgpool]:-}" INT; }
+# Optional: target_NAME_stats prints "HITS MISSES UNCACHED" (cumulative cache counters of a
+# caching target, read through its own port); pgbench-compare.sh reads it before and after
+# every run and records the deltas (hit % = hits / (hits + misses)).  Caching targets here:
+# pgmemo-cache (SHOW pgmemo.stats) and pgpool (SHOW POOL_CACHE).
 
 declare -A TG_PORT TG_DB TG_PID TG_MODES TG_DESC TG_CMD
+
+# taken_ports: every port chosen so far (not all bound yet), for free_port to avoid
+taken_ports() { echo "${PG_PORT:-} ${PGMEMO_PORT:-} ${PGMEMO_CACHE_PORT:-} ${BOUNCER_PORT:-} ${PGPOOL_PORT:-} ${PGPOOL_PCP_PORT:-} ${TG_PORT[*]}"; }
 
 # ---------------------------------------------------------------------------
 # The upstream PostgreSQL cluster (not a target by itself: "direct" is a target on top of it)
@@ -129,40 +130,95 @@ pgmemo_build() {
     if [ -n "${PGMEMO_BIN:-}" ]; then
         [ -x "$PGMEMO_BIN" ] || die "PGMEMO_BIN=$PGMEMO_BIN is not executable"
         PGMEMO_BUILD="given: $PGMEMO_BIN"
+        PGMEMO_REV="binary given (PGMEMO_BIN)"
+        pgmemo_http_flag
         return 0
     fi
     PGMEMO_BIN=$WORK/pgmemo
     PGMEMO_BUILD="cd $REPO && go build -o $PGMEMO_BIN ./cmd/pgmemo"
-    log "$PGMEMO_BUILD"
+    # the source state the binary is built from (HEAD may move while a long run goes on)
+    PGMEMO_REV="git $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(pgmemo_dirty)"
+    log "$PGMEMO_BUILD  ($PGMEMO_REV)"
     (cd "$REPO" && go build -o "$PGMEMO_BIN" ./cmd/pgmemo) >"$LOGS/go-build.log" 2>&1 \
         || { cat "$LOGS/go-build.log" >&2; die "go build ./cmd/pgmemo failed"; }
+    pgmemo_http_flag
 }
 
-# pgmemo_up NAME [ENV=VALUE...]: start pgmemo as target NAME, with extra
-# environment (e.g. GOMAXPROCS=1 for the pgmemo-p1 variant). It relays only
-# (--invalidation off) unless PGMEMO_ARGS says otherwise (the last flag wins).
+# pgmemo_http_flag: sets PGMEMO_HTTP_FLAG to "--http-listen off" when the binary has that
+# flag (its HTTP endpoint for /metrics etc. is on 127.0.0.1:9432 by default; the benchmark
+# does not use it, and several pgmemo targets would compete for that port).
+pgmemo_http_flag() {
+    PGMEMO_HTTP_FLAG=
+    if "$PGMEMO_BIN" help 2>&1 | grep -q -- '-http-listen'; then PGMEMO_HTTP_FLAG="--http-listen off"; fi
+}
+
+# pgmemo_up NAME FLAGS [ENV=VALUE...]: start pgmemo as target NAME with FLAGS (e.g.
+# "--invalidation off") and extra environment (e.g. GOMAXPROCS=1 for the pgmemo-p1 variant).
+# PGMEMO_ARGS is appended to every pgmemo target's flags (the last flag wins).
 pgmemo_up() {
-    local name=$1; shift
-    local port
-    port=$(free_port "$PG_PORT" "${BOUNCER_PORT:-}" "${TG_PORT[pgmemo]:-}" "${TG_PORT[pgmemo-p1]:-}")
-    local cmd=(env "$@" "$PGMEMO_BIN" --listen "127.0.0.1:$port"
+    local name=$1 flags=$2; shift 2
+    local port=
+    case $name in pgmemo) port=${PGMEMO_PORT:-} ;; pgmemo-cache) port=${PGMEMO_CACHE_PORT:-} ;; esac
+    # shellcheck disable=SC2046
+    [ -n "$port" ] || port=$(free_port $(taken_ports))
+    # shellcheck disable=SC2206
+    local argv=(env "$@" "$PGMEMO_BIN" --listen "127.0.0.1:$port"
         --upstream "postgres://$BENCH_USER@127.0.0.1:$PG_PORT/$BENCH_DB?sslmode=disable"
-        --log-level "${PGMEMO_LOG_LEVEL:-warn}" --invalidation off ${PGMEMO_ARGS:-})
-    start_daemon "$name" "$(comm_of "$PGMEMO_BIN")" "$LOGS/$name.log" "${RUNAS[@]}" "${cmd[@]}"
+        --log-level "${PGMEMO_LOG_LEVEL:-warn}" ${PGMEMO_HTTP_FLAG:-} $flags ${PGMEMO_ARGS:-})
+    start_daemon "$name" "$(comm_of "$PGMEMO_BIN")" "$LOGS/$name.log" "${RUNAS[@]}" "${argv[@]}"
     TG_PID[$name]=$DAEMON_PID
     wait_sql "$port" "$BENCH_DB" 30 || { tail -20 "$LOGS/$name.log" >&2; die "$name does not answer on 127.0.0.1:$port"; }
     TG_PORT[$name]=$port
     TG_DB[$name]=$BENCH_DB
     TG_MODES[$name]="simple extended prepared"
-    TG_DESC[$name]="pgmemo ($(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(pgmemo_dirty)) $*, 127.0.0.1:$port"
-    TG_CMD[$name]=$(printf '%q ' "${cmd[@]}")
+    TG_DESC[$name]="pgmemo ($PGMEMO_REV) $flags${PGMEMO_ARGS:+ $PGMEMO_ARGS}${*:+ ($*)}, 127.0.0.1:$port"
+    TG_CMD[$name]=$(printf '%q ' "${argv[@]}")
     log "$name up on 127.0.0.1:$port"
 }
-target_pgmemo_up() { pgmemo_up pgmemo; PGMEMO_PORT=${TG_PORT[pgmemo]}; }
-# pgmemo-p1: the same binary limited to one scheduler thread (GOMAXPROCS=1).
-target_pgmemo-p1_up() { pgmemo_up pgmemo-p1 GOMAXPROCS=1; }
-target_pgmemo-p1_down() { stop_pid pgmemo-p1 "${TG_PID[pgmemo-p1]:-}" TERM 35; TG_PID[pgmemo-p1]=; }
+# pgmemo: relay only (no result cache)
+target_pgmemo_up() { pgmemo_up pgmemo "--invalidation off"; PGMEMO_PORT=${TG_PORT[pgmemo]}; }
 target_pgmemo_down() { stop_pid pgmemo "${TG_PID[pgmemo]:-}" TERM 35; TG_PID[pgmemo]=; }
+# pgmemo-p1: the relay limited to one scheduler thread (GOMAXPROCS=1).
+target_pgmemo-p1_up() { pgmemo_up pgmemo-p1 "--invalidation off" GOMAXPROCS=1; }
+target_pgmemo-p1_down() { stop_pid pgmemo-p1 "${TG_PID[pgmemo-p1]:-}" TERM 35; TG_PID[pgmemo-p1]=; }
+
+# pgmemo-cache: the result cache on, kept fresh by the writes that go through pgmemo
+# (--invalidation statement; no replication connection).  Settings:
+#   PGMEMO_CACHE_MAX_BYTES=256MiB  PGMEMO_CACHE_TTL= (none)  PGMEMO_TX_POLICY=until-write
+#   PGMEMO_CACHE_ARGS="..."        further flags for this target only
+target_pgmemo-cache_up() {
+    local flags="--invalidation statement --cache-max-bytes ${PGMEMO_CACHE_MAX_BYTES:-256MiB} --tx-policy ${PGMEMO_TX_POLICY:-until-write}"
+    [ -n "${PGMEMO_CACHE_TTL:-}" ] && flags="$flags --cache-ttl $PGMEMO_CACHE_TTL"
+    [ -n "${PGMEMO_CACHE_ARGS:-}" ] && flags="$flags $PGMEMO_CACHE_ARGS"
+    pgmemo_up pgmemo-cache "$flags"
+    cache_check pgmemo-cache
+}
+target_pgmemo-cache_down() { stop_pid pgmemo-cache "${TG_PID[pgmemo-cache]:-}" TERM 35; TG_PID[pgmemo-cache]=; }
+# SHOW pgmemo.stats: name/value rows (hits, misses, ..., not_cacheable, bypassed, ...)
+target_pgmemo-cache_stats() {
+    "$PSQL" -X -h 127.0.0.1 -p "${TG_PORT[pgmemo-cache]}" -U "$BENCH_USER" -d "$BENCH_DB" -AtF ' ' -c 'SHOW pgmemo.stats' 2>/dev/null \
+        | awk '$1 == "hits" {h = $2} $1 == "misses" {m = $2} $1 == "not_cacheable" || $1 == "bypassed" {u += $2}
+               END { if (h != "" && m != "") print h, m, u + 0 }'
+}
+
+# cache_check NAME: the same SELECT three times through NAME must give >= 2 cache hits
+# (from target_NAME_stats).  A failed check is logged and noted in the report, not fatal.
+cache_check() {
+    local name=$1 h0 h1 i q
+    q="SELECT abalance FROM pgbench_accounts WHERE aid = 424242 /* $name cache check $(date +%s%N) */"
+    read -r h0 _ _ < <("target_${name}_stats")
+    for i in 1 2 3; do
+        "$PSQL" -X -q -h 127.0.0.1 -p "${TG_PORT[$name]}" -U "$BENCH_USER" -d "$BENCH_DB" -Atc "$q" >/dev/null 2>&1 \
+            || log "WARNING: $name: query $i of the cache check failed"
+    done
+    read -r h1 _ _ < <("target_${name}_stats")
+    if [ -n "${h0:-}" ] && [ -n "${h1:-}" ] && [ "$((h1 - h0))" -ge 2 ]; then
+        log "$name cache check OK (hits $h0 -> $h1 over 3 identical SELECTs)"
+    else
+        log "WARNING: $name cache check FAILED (hits '${h0:-?}' -> '${h1:-?}' over 3 identical SELECTs)"
+        TG_DESC[$name]="${TG_DESC[$name]} (WARNING: start-up cache check failed: hits '${h0:-?}' -> '${h1:-?}')"
+    fi
+}
 
 pgmemo_dirty() {
     [ -n "$(git -C "$REPO" status --porcelain --untracked-files=no -- . ':!bench' 2>/dev/null)" ] && echo " + uncommitted changes"
@@ -172,7 +228,8 @@ pgmemo_dirty() {
 # pgbouncer: PgBouncer in session mode
 
 target_pgbouncer_up() {
-    local port=${BOUNCER_PORT:-$(free_port "$PG_PORT" "${PGMEMO_PORT:-}")} d=$WORK/pgbouncer
+    # shellcheck disable=SC2046
+    local port=${BOUNCER_PORT:-$(free_port $(taken_ports))} d=$WORK/pgbouncer
     BOUNCER_PORT=$port
     mkdir -p "$d"
     cat >"$d/userlist.txt" <<EOF
@@ -213,3 +270,114 @@ $(grep -v '^\s*$' "$d/pgbouncer.ini" | sed 's/^/#   /')"
     log "PgBouncer up on 127.0.0.1:$port"
 }
 target_pgbouncer_down() { stop_pid pgbouncer "${TG_PID[pgbouncer]:-}" TERM 15; TG_PID[pgbouncer]=; }
+
+# ---------------------------------------------------------------------------
+# pgpool: pgpool-II (Debian pgpool2) with its in-memory query cache in shared memory.
+# Raw mode, one backend, no load balancing, no health checks; num_init_children preforked
+# children (must be >= max clients, else clients queue).  Settings:
+#   PGPOOL_PORT (default: a free one)  PGPOOL_CHILDREN (default: max(40, max clients + 8))
+#   PGPOOL_CACHE_SIZE=256MB  (memqcache_total_size)   PGPOOL=/path/to/pgpool
+# The "proxy CPU" of pgpool is its main process plus its children (live and reaped).
+
+target_pgpool_up() {
+    local d=$WORK/pgpool port pcp children
+    # shellcheck disable=SC2046
+    port=${PGPOOL_PORT:-$(free_port $(taken_ports))}
+    PGPOOL_PORT=$port
+    # shellcheck disable=SC2046
+    pcp=${PGPOOL_PCP_PORT:-$(free_port $(taken_ports))}
+    PGPOOL_PCP_PORT=$pcp
+    children=$(pgpool_children)
+    mkdir -p "$d/oiddir"
+    cat >"$d/pgpool.conf" <<EOF
+# generated by bench/pgbench-compare.sh for $("$PGPOOL" --version 2>&1 | head -1)
+backend_clustering_mode = 'raw'
+listen_addresses = '127.0.0.1'
+port = $port
+socket_dir = '$d'
+pcp_listen_addresses = ''
+pcp_port = $pcp
+pcp_socket_dir = '$d'
+wd_ipc_socket_dir = '$d'
+pid_file_name = '$d/pgpool.pid'
+logdir = '$d'
+use_watchdog = off
+
+backend_hostname0 = '127.0.0.1'
+backend_port0 = $PG_PORT
+backend_weight0 = 1
+backend_data_directory0 = '$PGDATA_DIR'
+backend_flag0 = 'DISALLOW_TO_FAILOVER'
+backend_application_name0 = 'server0'
+
+enable_pool_hba = off
+pool_passwd = ''
+allow_clear_text_frontend_auth = off
+
+num_init_children = $children
+max_pool = 4
+child_life_time = 0
+child_max_connections = 0
+connection_life_time = 0
+client_idle_limit = 0
+connection_cache = on
+reset_query_list = 'ABORT; DISCARD ALL'
+
+load_balance_mode = off
+health_check_period = 0
+sr_check_period = 0
+failover_on_backend_error = off
+failover_command = ''
+
+log_destination = 'stderr'
+logging_collector = off
+log_min_messages = warning
+log_connections = off
+log_hostname = off
+log_statement = off
+log_per_node_statement = off
+
+memory_cache_enabled = on
+memqcache_method = 'shmem'
+memqcache_total_size = ${PGPOOL_CACHE_SIZE:-256MB}
+memqcache_max_num_cache = 1000000
+memqcache_expire = 0
+memqcache_auto_cache_invalidation = on
+memqcache_maxcache = 400kB
+memqcache_cache_block_size = 1MB
+memqcache_oiddir = '$d/oiddir'
+EOF
+    cat >"$d/pool_hba.conf" <<EOF
+local all all trust
+host  all all 127.0.0.1/32 trust
+EOF
+    : >"$d/pcp.conf"
+    own_path "$d" "$d/oiddir" "$d/pgpool.conf" "$d/pool_hba.conf" "$d/pcp.conf"
+    # -n: stay in the foreground (its pid is ours); -D: ignore a saved backend status
+    start_daemon pgpool "$(comm_of "$PGPOOL")" "$LOGS/pgpool.log" "${RUNAS[@]}" \
+        "$PGPOOL" -n -D -f "$d/pgpool.conf" -F "$d/pcp.conf" -a "$d/pool_hba.conf"
+    TG_PID[pgpool]=$DAEMON_PID
+    wait_sql "$port" "$BENCH_DB" 30 || { tail -20 "$LOGS/pgpool.log" >&2; die "pgpool does not answer on 127.0.0.1:$port"; }
+    TG_PORT[pgpool]=$port
+    TG_DB[pgpool]=$BENCH_DB
+    TG_MODES[pgpool]="simple extended prepared"
+    TG_DESC[pgpool]="$("$PGPOOL" --version 2>&1 | head -1): raw mode, 1 backend, num_init_children=$children, memory_cache_enabled=on, memqcache_method=shmem (${PGPOOL_CACHE_SIZE:-256MB}), 127.0.0.1:$port"
+    TG_CMD[pgpool]="$PGPOOL -n -D -f $d/pgpool.conf -F $d/pcp.conf -a $d/pool_hba.conf
+$(grep -v -e '^\s*$' -e '^#' "$d/pgpool.conf" | sed 's/^/#   /')"
+    log "pgpool up on 127.0.0.1:$port"
+    cache_check pgpool
+}
+# SIGINT = pgpool's fast shutdown (it stops its children)
+target_pgpool_down() { stop_pid pgpool "${TG_PID[pgpool]:-}" INT 20; TG_PID[pgpool]=; }
+# SHOW POOL_CACHE: num_cache_hits | num_selects (misses: sent to PostgreSQL) | ...
+# (in -M extended/prepared pgpool counts two lookups per query; the ratio is still right)
+target_pgpool_stats() {
+    "$PSQL" -X -h 127.0.0.1 -p "${TG_PORT[pgpool]}" -U "$BENCH_USER" -d "$BENCH_DB" -Atc 'SHOW POOL_CACHE' 2>/dev/null \
+        | awk -F'|' 'NR == 1 && $1 ~ /^[0-9]+$/ { print $1, $2, 0 }'
+}
+# pgpool_children: num_init_children (PGPOOL_CHILDREN, else max(40, max clients + 8))
+pgpool_children() {
+    local c max=0
+    for c in $CLIENTS $WARMUP_CLIENTS; do [ "$c" -gt "$max" ] && max=$c; done
+    echo "${PGPOOL_CHILDREN:-$(( max + 8 > 40 ? max + 8 : 40 ))}"
+}
