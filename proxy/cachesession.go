@@ -2,12 +2,12 @@ package proxy
 
 import (
 	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/pgmemo/pgmemo/cachecore"
 	"github.com/pgmemo/pgmemo/query"
 )
@@ -439,7 +439,13 @@ func (s *session) fetchDefaults() error {
 		}
 		switch m.Type {
 		case 'D':
-			vals = decodeDataRow(m.Body)
+			var row pgproto3.DataRow
+			if row.Decode(m.Body) == nil {
+				vals = make([]string, len(row.Values))
+				for i, v := range row.Values {
+					vals[i] = string(v)
+				}
+			}
 		case 'E':
 			s.cache.setupErr = "defaults query failed"
 		case 'S':
@@ -453,31 +459,4 @@ func (s *session) fetchDefaults() error {
 			return nil
 		}
 	}
-}
-
-// decodeDataRow returns a DataRow's values as text (NULL as "").
-func decodeDataRow(body []byte) []string {
-	if len(body) < 2 {
-		return nil
-	}
-	n := int(binary.BigEndian.Uint16(body))
-	body = body[2:]
-	vals := make([]string, 0, n)
-	for i := 0; i < n; i++ {
-		if len(body) < 4 {
-			return nil
-		}
-		l := int32(binary.BigEndian.Uint32(body))
-		body = body[4:]
-		if l < 0 {
-			vals = append(vals, "")
-			continue
-		}
-		if int(l) > len(body) {
-			return nil
-		}
-		vals = append(vals, string(body[:l]))
-		body = body[l:]
-	}
-	return vals
 }

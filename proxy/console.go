@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -167,7 +168,6 @@ var statsColumns = []string{"database", "total_xact_count", "total_query_count",
 
 func (srv *Server) consoleStats() [][]string {
 	st := srv.Stats()
-	u := func(n uint64) string { return strconv.FormatUint(n, 10) }
 	var rows [][]string
 	var totalQ, totalHits, totalMiss, totalUs uint64
 	if srv.cache != nil {
@@ -184,13 +184,13 @@ func (srv *Server) consoleStats() [][]string {
 			totalQ, totalHits, totalMiss, totalUs = totalQ+q, totalHits+hits, totalMiss+misses, totalUs+us
 			avg := "0"
 			if misses > 0 {
-				avg = u(us / misses)
+				avg = itoa(us / misses)
 			}
-			rows = append(rows, []string{d.name, "0", u(q), "0", "0", "0", u(us), "0", "0", "0", "0", "0", "0", avg, "0", u(hits), u(misses)})
+			rows = append(rows, []string{d.name, "0", itoa(q), "0", "0", "0", itoa(us), "0", "0", "0", "0", "0", "0", avg, "0", itoa(hits), itoa(misses)})
 		}
 	}
-	rows = append(rows, []string{"*", "0", u(totalQ), u(st.BytesFromClients), u(st.BytesToClients), "0", u(totalUs), "0",
-		"0", "0", "0", "0", "0", "0", "0", u(totalHits), u(totalMiss)})
+	rows = append(rows, []string{"*", "0", itoa(totalQ), itoa(st.BytesFromClients), itoa(st.BytesToClients), "0", itoa(totalUs), "0",
+		"0", "0", "0", "0", "0", "0", "0", itoa(totalHits), itoa(totalMiss)})
 	return rows
 }
 
@@ -201,20 +201,10 @@ func (srv *Server) consoleDatabases() [][]string {
 		counts[c.database]++
 	}
 	var rows [][]string
-	for _, name := range slices.Sorted(mapsKeys(counts)) {
+	for _, name := range slices.Sorted(maps.Keys(counts)) {
 		rows = append(rows, []string{name, host, port, name, "", "0", "0", "0", "session", "0", strconv.Itoa(counts[name]), "0", "0"})
 	}
 	return rows
-}
-
-func mapsKeys(m map[string]int) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // PgBouncer's SHOW CLIENTS / SHOW SERVERS columns.

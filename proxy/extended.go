@@ -47,6 +47,49 @@ type bmsg struct {
 func (m bmsg) body(b *batch) []byte { return b.buf[m.off+5 : m.end] }
 func (m bmsg) raw(b *batch) []byte  { return b.buf[m.off:m.end] }
 
+// reset empties the batch, keeping its buffer unless it grew large.
+func (b *batch) reset() {
+	b.buf, b.msgs = b.buf[:0], b.msgs[:0]
+	if cap(b.buf) > 4*maxBatchBytes {
+		b.buf = nil
+	}
+}
+
+// routing is the session state one Query or batch is routed on. It is read
+// once, after checking what is in flight upstream, so that it includes the
+// effects of everything the server has answered.
+type routing struct {
+	empty      bool // the pipeline is empty
+	quiet      bool // empty, and no Sync is owed upstream: local answers may be given
+	st         state
+	bypass     string // why the cache may not be used, "" when it may
+	searchPath string // effective, for plans
+}
+
+func (s *session) routing() routing {
+	c := s.cache
+	r := routing{empty: s.pipe.empty()}
+	r.quiet = r.empty && !c.upOpen
+	s.mu.Lock()
+	c.refreshKey(s.params)
+	r.st = s.state()
+	r.bypass = c.bypassReason(r.st, s.srv.cache.opts.TxPolicy)
+	r.searchPath = c.searchPath
+	s.mu.Unlock()
+	return r
+}
+
+// status is the transaction status of a ReadyForQuery the proxy writes.
+func (r routing) status() byte {
+	switch r.st {
+	case stateInTx:
+		return 'T'
+	case stateFailedTx:
+		return 'E'
+	}
+	return 'I'
+}
+
 // maxBatchBytes bounds a buffered batch; a larger one is sent upstream as it
 // comes (a bulk load does not need the cache).
 const maxBatchBytes = 1 << 20
@@ -79,16 +122,14 @@ func (s *session) routeBatch() error {
 		return nil
 	}
 	var err error
-	if !s.answerBatch() {
-		s.forwardBatch()
+	r := s.routing()
+	if !s.answerBatch(r) {
+		s.forwardBatch(r)
 		if !s.cr.Ready() || len(s.upBuf) >= flushThreshold {
 			err = s.flushUpstream()
 		}
 	}
-	b.buf, b.msgs = b.buf[:0], b.msgs[:0]
-	if cap(b.buf) > 4*maxBatchBytes {
-		b.buf = nil
-	}
+	b.reset()
 	return err
 }
 
@@ -154,26 +195,14 @@ type viewEntry struct {
 // answer is cached, Executes that hit. It writes nothing and returns false
 // otherwise. It allocates little: an unnamed statement parsed again with the
 // same text is reused, and so are the portal structs of unnamed portals.
-func (s *session) answerBatch() bool {
+func (s *session) answerBatch(r routing) bool {
 	c := s.cache
 	b := &c.batch
-	if c.upOpen || !s.pipe.empty() {
+	if !r.quiet || r.st != stateIdle && r.st != stateInTx {
 		return false
 	}
 	start := time.Now()
-	st0 := s.state()
-	if st0 != stateIdle && st0 != stateInTx {
-		return false
-	}
-	s.mu.Lock()
-	c.refreshKey(s.params)
-	bypass := c.bypassReason(st0, s.srv.cache.opts.TxPolicy)
-	searchPath := c.searchPath
-	s.mu.Unlock()
-	status := byte('I')
-	if st0 == stateInTx {
-		status = 'T'
-	}
+	bypass, searchPath, status := r.bypass, r.searchPath, r.status()
 	endsWithSync := b.msgs[len(b.msgs)-1].typ == 'S'
 	keep := status == 'T' || !endsWithSync // portals outlive the batch
 	cache := s.srv.cache.c
@@ -430,24 +459,17 @@ func (s *session) writeLocal(out []byte) {
 // portals it refers to that so far exist only locally, and attaching to the
 // pipeline what the upstream relay must do with the answers: fill the cache
 // from cacheable Executes, learn statement descriptions, apply effects.
-func (s *session) forwardBatch() {
+func (s *session) forwardBatch(r routing) {
 	c := s.cache
 	b := &c.batch
-	empty := s.pipe.empty()
-	s.mu.Lock()
-	c.refreshKey(s.params)
-	bypass := c.bypassReason(s.state(), s.srv.cache.opts.TxPolicy)
-	searchPath := c.searchPath
-	s.mu.Unlock()
-	if !empty && bypass == "" {
+	bypass, searchPath := r.bypass, r.searchPath
+	if !r.empty && bypass == "" {
 		bypass = reasonPipelined
 	}
-	if s.state() == stateIdle {
+	if r.st == stateIdle && r.empty {
 		// A new implicit transaction starts with this batch only if nothing is
 		// in flight; otherwise keep what is known.
-		if empty {
-			clear(c.portals)
-		}
+		clear(c.portals)
 	}
 	fill := bypass == "" // false after the first statement with effects
 	cache := s.srv.cache.c

@@ -111,8 +111,8 @@ func (s *session) routeCached(m wire.Message) (done bool, err error) {
 // it.
 func (s *session) flushBatch() {
 	if b := &s.cache.batch; len(b.msgs) > 0 {
-		s.forwardBatch()
-		b.buf, b.msgs = b.buf[:0], b.msgs[:0]
+		s.forwardBatch(s.routing())
+		b.reset()
 	}
 }
 

@@ -17,28 +17,14 @@ const coalesceWait = 5 * time.Second
 func (s *session) routeQuery(m wire.Message) error {
 	start := time.Now()
 	c := s.cache
-	if len(c.batch.msgs) > 0 { // a Query inside an unfinished batch: keep the order
-		s.forwardBatch()
-		c.batch.buf, c.batch.msgs = c.batch.buf[:0], c.batch.msgs[:0]
-	}
+	s.flushBatch() // a Query inside an unfinished batch: keep the order
 	body := m.Body
 	if n := len(body); n > 0 && body[n-1] == 0 {
 		body = body[:n-1]
 	}
-	empty := !c.upOpen && s.pipe.empty()
-	c.upOpen = false // the Query ends the server's implicit transaction
-	s.mu.Lock()
-	c.refreshKey(s.params)
-	bypass := c.bypassReason(s.state(), s.srv.cache.opts.TxPolicy)
-	searchPath := c.searchPath
-	st := s.state()
-	s.mu.Unlock()
-	status := byte('I')
-	if st == stateInTx {
-		status = 'T'
-	} else if st == stateFailedTx {
-		status = 'E'
-	}
+	r := s.routing()
+	empty, bypass, searchPath, status := r.quiet, r.bypass, r.searchPath, r.status()
+	c.upOpen = false           // the Query ends the server's implicit transaction
 	text := unsafeString(body) // planFor copies what it keeps
 	pl := s.srv.cache.planFor(context.Background(), c.db, searchPath, text)
 	if pl.admin != adminNone && empty {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pgmemo/pgmemo/cachecore"
 	"github.com/pgmemo/pgmemo/invalidate"
 )
 
@@ -32,9 +33,11 @@ func (cs *cacheState) startWAL(d *dbState) {
 		Publication: cs.opts.Publication,
 		Slot:        slotName(cs.opts.ReplicationSlot, d.name),
 		OnChange: func(oids []uint32, commitTime time.Time) {
-			for _, oid := range oids {
-				c.Invalidate(d.tag(oid))
+			tags := make([]cachecore.Tag, len(oids))
+			for i, oid := range oids {
+				tags[i] = d.tag(oid)
 			}
+			c.Invalidate(tags...)
 			d.noteInvalidation(oids...)
 			cs.invWAL.Add(1)
 			d.walInvalidations.Add(uint64(len(oids)))
