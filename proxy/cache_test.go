@@ -85,6 +85,16 @@ func TestCacheHitEveryPgxMode(t *testing.T) {
 	}
 }
 
+// withServiceRole makes the proxy's service connections (catalog,
+// replication) log in as user.
+func withServiceRole(t testing.TB, user, password string) func(*proxy.Server) {
+	up, err := proxy.ParseUpstream(cluster.URL(user, password, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(s *proxy.Server) { s.Upstream = up }
+}
+
 func logStats(t *testing.T, p *testProxy) {
 	st, _ := p.Srv.CacheStats()
 	t.Logf("cache stats: %+v", st)
@@ -93,11 +103,7 @@ func logStats(t *testing.T, p *testProxy) {
 // TestCacheCatalogUnavailable: when the service connection cannot log in,
 // nothing is cached, but clients get correct answers and writes work.
 func TestCacheCatalogUnavailable(t *testing.T) {
-	up, err := proxy.ParseUpstream(cluster.URL(pgtest.PasswordUser, "wrong password", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := startProxy(t, withCache(), func(s *proxy.Server) { s.Upstream = up })
+	p := startProxy(t, withCache(), withServiceRole(t, pgtest.PasswordUser, "wrong password"))
 	db := newDB(t)
 	c := pgxConnect(t, p.URL("", "", db))
 	mustExec(t, c, "CREATE TABLE kv(k int PRIMARY KEY, v text); INSERT INTO kv VALUES (1, 'one')")

@@ -183,11 +183,7 @@ func TestWALStreamLost(t *testing.T) {
 // TestWALNotAvailable: without logical WAL access (a role without
 // REPLICATION) nothing is cached, and the reason is visible.
 func TestWALNotAvailable(t *testing.T) {
-	up, err := proxy.ParseUpstream(cluster.URL(pgtest.TrustUser, "", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := startProxy(t, withWAL(), func(s *proxy.Server) { s.Upstream = up })
+	p := startProxy(t, withWAL(), withServiceRole(t, pgtest.TrustUser, ""))
 	db := newDB(t)
 	c := pgxConnect(t, p.URL("", "", db))
 	mustExec(t, c, "CREATE TABLE kv(k int PRIMARY KEY, v int); INSERT INTO kv VALUES (1, 0)")
