@@ -34,6 +34,8 @@ type Cache struct {
 
 	maxBytes   int64
 	maxEntry   int
+	maxPinned  int64
+	pins       pinState
 	defaultTTL time.Duration
 	now        func() time.Time // nil: monotonic clock from start
 	start      time.Time
@@ -47,7 +49,10 @@ type entry struct {
 	snap      Snapshot
 	expiresAt int64         // on c's clock, in ns; 0 means never
 	ttl       time.Duration // for otter's reclamation; 0 means never
-	weight    uint32
+	weight    uint32        // otter's weight: 0 when pinned
+	size      uint32        // what the entry weighs in memory, pinned or not
+	pinned    bool
+	meta      bool // not counted by TagUsage
 }
 
 // New returns a Cache configured by opts. It fails only for negative sizes.
@@ -76,6 +81,16 @@ func New(opts Options) (*Cache, error) {
 		c.maxEntry = DefaultMaxEntryBytes
 	}
 	c.maxEntry = int(min(int64(c.maxEntry), c.maxBytes, maxWeight-EntryOverhead))
+	switch {
+	case opts.MaxPinnedBytes < 0:
+		return nil, &ConfigError{Field: "MaxPinnedBytes", Err: errors.New("negative")}
+	case opts.MaxPinnedBytes == 0:
+		c.maxPinned = c.maxBytes / 4
+	case opts.MaxPinnedBytes > c.maxBytes:
+		return nil, &ConfigError{Field: "MaxPinnedBytes", Err: errors.New("larger than MaxBytes")}
+	default:
+		c.maxPinned = opts.MaxPinnedBytes
+	}
 	if c.defaultTTL < 0 {
 		return nil, &ConfigError{Field: "TTL", Err: errors.New("negative")}
 	}
@@ -98,6 +113,9 @@ func New(opts Options) (*Cache, error) {
 		OnAtomicDeletion: func(e otter.DeletionEvent[string, *entry]) {
 			if e.Cause == otter.CauseOverflow {
 				c.stats.evictions.Add(1)
+			}
+			if e.Value.pinned {
+				c.unpinned(e.Key, e.Value)
 			}
 		},
 		Logger: &otter.NoopLogger{},
@@ -189,16 +207,22 @@ func (c *Cache) drop(key string, e *entry) {
 // The cache keeps value and hands it to readers as it is: the caller must not
 // modify it after Set.
 func (c *Cache) Set(key string, value []byte, snap Snapshot) error {
-	return c.set(key, value, &snap, c.defaultTTL)
+	return c.set(key, value, &snap, c.defaultTTL, false, false)
 }
 
 // SetWithTTL is Set with an entry-specific TTL instead of Options.TTL; a ttl of
 // zero or less means the entry never expires.
 func (c *Cache) SetWithTTL(key string, value []byte, snap Snapshot, ttl time.Duration) error {
-	return c.set(key, value, &snap, max(ttl, 0))
+	return c.set(key, value, &snap, max(ttl, 0), false, false)
 }
 
-func (c *Cache) set(key string, value []byte, snap *Snapshot, ttl time.Duration) error {
+// SetWith is Set with the entry's own options: its TTL and whether it is
+// pinned (see EntryOptions).
+func (c *Cache) SetWith(key string, value []byte, snap Snapshot, o EntryOptions) error {
+	return c.set(key, value, &snap, o.ttl(c.defaultTTL), o.Pin, o.Meta)
+}
+
+func (c *Cache) set(key string, value []byte, snap *Snapshot, ttl time.Duration, pin, meta bool) error {
 	size := len(key) + len(value)
 	if size > c.maxEntry {
 		c.stats.rejects.Add(1)
@@ -210,11 +234,17 @@ func (c *Cache) set(key string, value []byte, snap *Snapshot, ttl time.Duration)
 		c.stats.fillsDiscarded.Add(1)
 		return &SetError{Key: key, Size: size, Err: ErrStale}
 	}
+	weight := uint32(min(int64(len(key))+int64(cap(value))+EntryOverhead+TagOverhead*int64(len(snap.tags)), maxWeight))
 	e := &entry{
 		value:  value,
 		snap:   *snap,
 		ttl:    ttl,
-		weight: uint32(min(int64(len(key))+int64(cap(value))+EntryOverhead+TagOverhead*int64(len(snap.tags)), maxWeight)),
+		weight: weight,
+		size:   weight,
+		meta:   meta,
+	}
+	if pin {
+		c.pin(key, e)
 	}
 	if ttl > 0 {
 		now := c.nowNano()
@@ -225,6 +255,9 @@ func (c *Cache) set(key string, value []byte, snap *Snapshot, ttl time.Duration)
 	}
 	c.store.Set(key, e)
 	c.stats.fills.Add(1)
+	if e.pinned || c.pins.dirty.Load() {
+		c.adjustMaximum()
+	}
 	return nil
 }
 

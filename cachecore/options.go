@@ -18,7 +18,7 @@ const (
 // snapshot, the otter node and its hash table slot.
 const (
 	EntryOverhead = 160
-	TagOverhead   = 16
+	TagOverhead   = 24
 )
 
 // maxWeight is the largest weight otter can record for one entry.
@@ -45,6 +45,12 @@ type Options struct {
 	// Fill.CompleteWithTTL override it per entry.
 	TTL time.Duration
 
+	// MaxPinnedBytes bounds the total weight of pinned entries (see
+	// EntryOptions.Pin), which count against MaxBytes too: the unpinned
+	// entries get what the pinned ones leave. A pin that would exceed it is
+	// stored unpinned. Zero means MaxBytes/4; it may not exceed MaxBytes.
+	MaxPinnedBytes int64
+
 	// FillTimeout is how long a fill begun by BeginFill may stay unfinished.
 	// After it, the fill is abandoned: its followers are released (Wait reports
 	// ok=false) and the next BeginFill for the key leads a new fill. The
@@ -58,4 +64,30 @@ type Options struct {
 	// cache does no periodic background clean-up, and expired entries are
 	// reclaimed during writes or when read.
 	Now func() time.Time
+}
+
+// EntryOptions are one entry's own settings, for SetWith and
+// Fill.CompleteWith.
+type EntryOptions struct {
+	// TTL is how long the entry is served: zero means Options.TTL, a
+	// negative value that it never expires.
+	TTL time.Duration
+	// Pin keeps the entry across evictions: it is served until its snapshot
+	// is invalidated or its TTL passes, however much else is stored, within
+	// Options.MaxPinnedBytes. Pinned entries that went stale are reclaimed by
+	// Sweep, or by the next Get of their key.
+	Pin bool
+	// Meta marks an entry as metadata a caller keeps beside its results (a
+	// statement's description, say): TagUsage does not count it.
+	Meta bool
+}
+
+func (o EntryOptions) ttl(def time.Duration) time.Duration {
+	switch {
+	case o.TTL == 0:
+		return def
+	case o.TTL < 0:
+		return 0
+	}
+	return o.TTL
 }

@@ -28,6 +28,7 @@ type Snapshot struct {
 type tagVersion struct {
 	cell *cell
 	v    uint64
+	tag  Tag // for reports (Cache.TagUsage)
 }
 
 // Snapshot returns the current versions of scope and tags. Call it before the
@@ -42,7 +43,7 @@ func (c *Cache) Snapshot(scope Scope, tags ...Tag) Snapshot {
 	if len(tags) > 0 {
 		s.tags = make([]tagVersion, len(tags))
 		for i, t := range tags {
-			s.tags[i].cell = c.tags.cell(uint64(t))
+			s.tags[i].cell, s.tags[i].tag = c.tags.cell(uint64(t)), t
 		}
 	}
 	// The loads come after every cell exists, so they are as close together

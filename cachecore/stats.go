@@ -30,8 +30,12 @@ type Stats struct {
 	// expired entries not yet dropped. Otter updates them asynchronously, so
 	// they lag writes and evictions slightly.
 	Entries int    // number of entries held
-	Bytes   uint64 // total weight of the entries (see EntryOverhead)
-	Tags    int    // tags ever snapshotted; their versions are kept for the life of the cache
+	Bytes   uint64 // total weight of the entries (see EntryOverhead), pinned ones included
+
+	PinnedEntries int    // entries pinned (EntryOptions.Pin)
+	PinnedBytes   uint64 // their weight, within Options.MaxPinnedBytes
+	PinsRefused   uint64 // pins stored unpinned because MaxPinnedBytes was reached
+	Tags          int    // tags ever snapshotted; their versions are kept for the life of the cache
 }
 
 // HitRatio returns Hits/(Hits+Misses), or 0 before the first Get.
@@ -104,8 +108,11 @@ func (c *Cache) Stats() Stats {
 		Evictions:         st.evictions.Load(),
 		Invalidations:     st.invalidations.Load(),
 		Entries:           c.store.EstimatedSize(),
-		Bytes:             c.store.WeightedSize(),
+		Bytes:             c.store.WeightedSize() + uint64(max(c.pins.bytes.Load(), 0)),
 		Tags:              c.tags.len(),
+		PinnedEntries:     int(c.pins.entries.Load()),
+		PinnedBytes:       uint64(max(c.pins.bytes.Load(), 0)),
+		PinsRefused:       c.pins.refused.Load(),
 	}
 	s.Misses = s.MissesCold + s.MissesInvalidated + s.MissesExpired
 	return s

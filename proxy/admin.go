@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strconv"
@@ -38,7 +39,7 @@ var showCommands = map[string]adminCommand{
 // PGMEMO INVALIDATE ALL | TABLE name | QUERY 'fingerprint' (which do not
 // parse as SQL). arg is the table name or fingerprint.
 func adminCommandOf(text string, an *query.Analysis) (cmd adminCommand, arg string) {
-	t := strings.TrimSpace(strings.TrimRight(strings.TrimSpace(text), ";"))
+	t := strings.TrimSpace(strings.TrimRight(strings.TrimSpace(text[skipSpaceAndComments(text):]), ";"))
 	f := strings.Fields(t)
 	if len(f) >= 3 && strings.EqualFold(f[0], "pgmemo") && strings.EqualFold(f[1], "invalidate") {
 		rest := strings.TrimSpace(t[strings.Index(strings.ToLower(t), "invalidate")+len("invalidate"):])
@@ -88,7 +89,7 @@ func (a adminCommand) columns() []string {
 	case adminQueries:
 		return []string{"database", "fingerprint", "query", "calls", "hits", "misses", "hit_ratio", "mean_upstream_ms", "saved_ms"}
 	case adminTables:
-		return []string{"database", "relation", "invalidations", "last_invalidation"}
+		return []string{"database", "relation", "entries", "bytes", "invalidations", "last_invalidation"}
 	case adminReplication:
 		return []string{"database", "connected", "serving", "reason", "staleness_ms", "lag_bytes", "received_lsn", "server_lsn",
 			"slot", "transactions", "invalidations", "delay_p50_ms", "delay_p99_ms", "delay_max_ms", "reconnects", "last_error"}
@@ -128,7 +129,7 @@ func (s *session) isAdmin() bool {
 		return true
 	}
 	for _, r := range s.srv.AdminRoles {
-		if r == s.params["session_authorization"] || r == s.cache.role || r == s.cache.user {
+		if r == s.params["session_authorization"] || s.cache != nil && (r == s.cache.role || r == s.cache.user) {
 			return true
 		}
 	}
@@ -186,7 +187,11 @@ func (s *session) appendAdmin(b []byte, pl *plan, withDesc bool) ([]byte, *wire.
 			if !ok {
 				name = "oid " + strconv.FormatUint(uint64(t.OID), 10)
 			}
-			row(t.Database, name, itoa(t.Invalidations), t.LastInvalidated.UTC().Format(time.RFC3339Nano))
+			last := ""
+			if t.Invalidations > 0 {
+				last = t.LastInvalidated.UTC().Format(time.RFC3339Nano)
+			}
+			row(t.Database, name, strconv.Itoa(t.Entries), itoa(t.Bytes), itoa(t.Invalidations), last)
 		}
 	case adminReplication:
 		for _, d := range s.srv.CacheReport().Databases {
@@ -329,6 +334,9 @@ func (srv *Server) cacheStatsRows(d *dbState) [][2]string {
 		{"invalidations_admin", itoa(cs.invAdmin.Load())},
 		{"entries", strconv.Itoa(st.Entries)},
 		{"bytes", itoa(st.Bytes)},
+		{"pinned_entries", strconv.Itoa(st.PinnedEntries)},
+		{"pinned_bytes", itoa(st.PinnedBytes)},
+		{"pins_refused", itoa(st.PinsRefused)},
 		{"max_bytes", strconv.FormatInt(r.MaxBytes, 10)},
 		{"local_batches", itoa(r.LocalBatches)},
 		{"invalidation", r.Mode},
@@ -381,8 +389,8 @@ func (srv *Server) configRows() [][3]string {
 		{"upstream", srv.Upstream.String(), "proxy"},
 		{"cache_enabled", strconv.FormatBool(o.Enabled), "proxy"},
 		{"wal", strconv.FormatBool(o.WAL), "proxy"},
-		{"cache_max_bytes", strconv.FormatInt(srv.cache.maxBytes(), 10), "proxy"},
-		{"cache_max_entry_bytes", strconv.Itoa(srv.cache.maxEntry()), "proxy"},
+		{"cache_max_bytes", strconv.FormatInt(cmp.Or(o.MaxBytes, cachecore.DefaultMaxBytes), 10), "proxy"},
+		{"cache_max_entry_bytes", strconv.Itoa(cmp.Or(o.MaxEntryBytes, cachecore.DefaultMaxEntryBytes)), "proxy"},
 		{"cache_ttl", o.TTL.String(), "proxy"},
 		{"tx_policy", o.TxPolicy.String(), "proxy"},
 		{"max_staleness", o.maxStaleness().String(), "proxy"},

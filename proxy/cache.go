@@ -56,6 +56,10 @@ type CacheOptions struct {
 	Enabled bool
 	// MaxBytes bounds the cache's memory (default 256 MiB).
 	MaxBytes int64
+	// MaxPinnedBytes bounds the part of MaxBytes that entries pinned by a
+	// RulePin rule may hold (default MaxBytes/4); further pins are cached
+	// unpinned.
+	MaxPinnedBytes int64
 	// MaxEntryBytes is the largest result cached (default 1 MiB); larger
 	// results stream through uncached.
 	MaxEntryBytes int
@@ -102,11 +106,17 @@ const (
 	RuleCache RuleAction = iota
 	// RuleNever never caches the statement.
 	RuleNever
+	// RulePin caches the statement like RuleCache and keeps its entries
+	// across evictions (within CacheOptions.MaxPinnedBytes): for the few
+	// results that must stay hot whatever else is read. They are still
+	// invalidated by writes like every entry.
+	RulePin
 )
 
 // Rule matches statements by a relation they read or by their normalized
-// form. RuleNever wins over RuleCache; the smallest TTL wins among RuleCache
-// rules; a /* pgmemo:ttl=... */ hint wins over rules.
+// form. RuleNever wins over RuleCache and RulePin; a statement matched by a
+// RulePin rule is pinned; the smallest TTL wins among the matching rules; a
+// /* pgmemo:ttl=... */ hint wins over rules.
 type Rule struct {
 	// Relation matches statements that name this relation, as schema.name
 	// (the schema the catalog resolves it to) or as a bare name (any
@@ -184,7 +194,7 @@ func (cs *cacheState) maxBytes() int64 {
 }
 
 func newCacheState(opts CacheOptions, up *Upstream, log *slog.Logger) (*cacheState, error) {
-	c, err := cachecore.New(cachecore.Options{MaxBytes: opts.MaxBytes, MaxEntryBytes: opts.MaxEntryBytes, TTL: opts.TTL})
+	c, err := cachecore.New(cachecore.Options{MaxBytes: opts.MaxBytes, MaxEntryBytes: opts.MaxEntryBytes, MaxPinnedBytes: opts.MaxPinnedBytes, TTL: opts.TTL})
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +211,30 @@ func newCacheState(opts CacheOptions, up *Upstream, log *slog.Logger) (*cacheSta
 		dbs:  map[string]*dbState{},
 	}
 	cs.rules.Store(&rules)
+	cs.wg.Add(1)
+	go cs.sweepPins()
 	return cs, nil
+}
+
+// pinSweepInterval is how often pinned entries that went stale are reclaimed.
+const pinSweepInterval = 2 * time.Second
+
+// sweepPins returns the memory of stale pinned entries (which are never
+// evicted) to the rest of the cache, until the cache stops.
+func (cs *cacheState) sweepPins() {
+	defer cs.wg.Done()
+	t := time.NewTicker(pinSweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-cs.ctx.Done():
+			return
+		case <-t.C:
+			if cs.c.Stats().PinnedEntries > 0 {
+				cs.c.Sweep()
+			}
+		}
+	}
 }
 
 // dbState is what the cache keeps per upstream database.
@@ -311,6 +344,15 @@ func (d *dbState) tag(oid uint32) cachecore.Tag {
 	return cachecore.Tag(uint64(d.id)<<32 | uint64(oid))
 }
 
+// relationOfTag is the inverse of dbState.tag: ok is false for the tags that
+// are not a relation's (fingerprintTag).
+func relationOfTag(t cachecore.Tag) (db, oid uint32, ok bool) {
+	if t>>63 != 0 {
+		return 0, 0, false
+	}
+	return uint32(t >> 32), uint32(t), true
+}
+
 // forget drops what the database's plans and catalog lookups assumed about
 // its schema, after DDL.
 func (d *dbState) forget() {
@@ -337,6 +379,7 @@ type plan struct {
 	reason    string
 	tags      []cachecore.Tag // relations read, for a cacheable read
 	ttl       time.Duration   // from a rule or a hint; 0: the cache's
+	pin       bool            // a RulePin rule matched
 	admin     adminCommand    // a pgmemo command, answered locally
 	adminArg  string
 	fx        []stmtFx    // one per statement
@@ -410,6 +453,7 @@ type planKey struct{ searchPath, text string }
 // Reasons the proxy adds to query's and invalidate's.
 const (
 	reasonCatalog        = "catalog_unavailable"
+	reasonCachingOff     = "caching_off"
 	reasonTooLarge       = "too_large"
 	reasonRowLimit       = "row_limit"
 	reasonTransaction    = "transaction"
@@ -506,6 +550,7 @@ func (cs *cacheState) applyRules(p *plan, relNames []string) {
 			return
 		}
 		named = true
+		p.pin = p.pin || r.Action == RulePin
 		if r.TTL > 0 && (p.ttl == 0 || r.TTL < p.ttl) {
 			p.ttl = r.TTL
 		}

@@ -50,7 +50,8 @@ type capture struct {
 	s    *session
 	fill cachecore.Fill
 	kind byte          // 'Q' or 'E'
-	ttl  time.Duration // from a ttl hint; 0: the cache's
+	ttl  time.Duration // from a rule or a ttl hint; 0: the cache's
+	pin  bool          // keep across evictions (RulePin)
 	buf  []byte
 	max  int
 	done bool
@@ -88,12 +89,7 @@ func (c *capture) complete() {
 		c.s.lastOutcome("miss-not-filled", reasonTooLarge)
 		return
 	}
-	var err error
-	if c.ttl > 0 {
-		err = c.fill.CompleteWithTTL(slices.Clip(c.buf), c.ttl)
-	} else {
-		err = c.fill.Complete(slices.Clip(c.buf))
-	}
+	err := c.fill.CompleteWith(slices.Clip(c.buf), cachecore.EntryOptions{TTL: c.ttl, Pin: c.pin})
 	c.buf = nil
 	switch {
 	case err == nil:
@@ -133,7 +129,8 @@ func (d *descLearn) learn(s *session, rowDesc []byte) {
 			pd, _ = decodeDesc(v) // keep what a Describe of the statement taught
 		}
 	}
-	cache.Set(d.key, encodeDesc(pd, rd), d.snap) // a stale or oversized one is just not stored
+	// A stale or oversized one is just not stored.
+	cache.SetWith(d.key, encodeDesc(pd, rd), d.snap, cachecore.EntryOptions{Meta: true})
 }
 
 // cacheOnServer does the cache's part for one server message, before the

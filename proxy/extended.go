@@ -645,5 +645,5 @@ func (s *session) beginCapture(key string, pl *plan, kind byte) *capture {
 	if !leader {
 		return nil
 	}
-	return &capture{fill: f, kind: kind, max: s.srv.cache.maxEntry(), s: s, ttl: pl.ttl}
+	return &capture{fill: f, kind: kind, max: s.srv.cache.maxEntry(), s: s, ttl: pl.ttl, pin: pl.pin}
 }

@@ -42,6 +42,18 @@ func (s *session) relayClient() {
 			} else if done {
 				continue
 			}
+		} else if !m.Large {
+			switch m.Type {
+			case 'Q':
+				if s.routeAdminOff(m) {
+					continue
+				}
+				s.relayOpen = false
+			case 'S':
+				s.relayOpen = false
+			case 'P', 'B', 'D', 'E', 'C', 'H':
+				s.relayOpen = true
+			}
 		}
 		s.pipe.push(m.Type)
 		if m.Large {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -117,10 +118,16 @@ type QueryReport struct {
 	MeanUpstream, Saved time.Duration
 }
 
-// TableReport is how often a relation was invalidated.
+// TableReport is how a relation is cached: the servable entries that read it
+// (an entry that read several relations counts for each) and how often it was
+// invalidated.
 type TableReport struct {
-	Database        string
-	OID             uint32
+	Database string
+	OID      uint32
+	Entries  int
+	Bytes    uint64 // the weight of those entries
+	// Invalidations counts the relation's invalidations; LastInvalidated is
+	// the latest, zero if none.
 	Invalidations   uint64
 	LastInvalidated time.Time
 }
@@ -228,7 +235,10 @@ func (s *Server) QueryReports() []QueryReport {
 	return out
 }
 
-// TableReports lists the relations invalidated, most invalidations first.
+// TableReports lists the relations that have cached entries or were
+// invalidated, most entries first, then most invalidations. It walks the
+// whole cache (cachecore.Cache.TagUsage): it is for reports, not for a hot
+// path.
 func (s *Server) TableReports() []TableReport {
 	s.mu.Lock()
 	cs := s.cache
@@ -236,21 +246,37 @@ func (s *Server) TableReports() []TableReport {
 	if cs == nil {
 		return nil
 	}
+	usage := cs.c.TagUsage()
 	var out []TableReport
 	for _, d := range cs.databases() {
+		seen := map[uint32]bool{}
 		d.rels.Range(func(k, v any) bool {
 			r := v.(*relStats)
-			out = append(out, TableReport{Database: d.name, OID: k.(uint32), Invalidations: r.invalidations.Load(),
-				LastInvalidated: time.Unix(0, r.last.Load())})
+			oid := k.(uint32)
+			u := usage[d.tag(oid)]
+			seen[oid] = true
+			out = append(out, TableReport{Database: d.name, OID: oid, Entries: u.Entries, Bytes: u.Bytes,
+				Invalidations: r.invalidations.Load(), LastInvalidated: time.Unix(0, r.last.Load())})
 			return true
 		})
+		for tag, u := range usage {
+			db, oid, ok := relationOfTag(tag)
+			if ok && db == d.id && !seen[oid] && u.Entries > 0 {
+				out = append(out, TableReport{Database: d.name, OID: oid, Entries: u.Entries, Bytes: u.Bytes})
+			}
+		}
 	}
 	slices.SortFunc(out, func(a, b TableReport) int {
-		if a.Invalidations != b.Invalidations {
+		switch {
+		case a.Entries != b.Entries:
+			return b.Entries - a.Entries
+		case a.Invalidations != b.Invalidations:
 			if a.Invalidations > b.Invalidations {
 				return -1
 			}
 			return 1
+		case a.Database != b.Database:
+			return strings.Compare(a.Database, b.Database)
 		}
 		return int(a.OID) - int(b.OID)
 	})

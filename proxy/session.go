@@ -50,8 +50,12 @@ type session struct {
 	startupParams map[string]string // the client's StartupMessage parameters (s.mu)
 	started       time.Time
 
-	cache    *cacheSession // nil when caching is off
-	localOut []byte        // answers produced locally, reused
+	cache *cacheSession // nil when caching is off
+	// relayOpen: with caching off, extended-protocol messages were sent
+	// since the last Sync or Query (the server's implicit transaction is
+	// open), so no pgmemo command may be answered locally.
+	relayOpen bool
+	localOut  []byte // answers produced locally, reused
 
 	closeOnce sync.Once
 }

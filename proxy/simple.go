@@ -75,7 +75,7 @@ func (s *session) routeQuery(m wire.Message) error {
 			last.result, last.reason = "miss-not-filled", "fill_failed_elsewhere"
 			break
 		}
-		x.fill = &capture{fill: f, kind: 'Q', max: s.srv.cache.maxEntry(), s: s, ttl: pl.ttl}
+		x.fill = &capture{fill: f, kind: 'Q', max: s.srv.cache.maxEntry(), s: s, ttl: pl.ttl, pin: pl.pin}
 		last.result = "miss"
 	}
 	s.mu.Lock()

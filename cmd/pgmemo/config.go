@@ -30,6 +30,7 @@ type config struct {
 	invalidation  string
 	cacheMaxBytes byteSize
 	cacheMaxEntry byteSize
+	cacheMaxPin   byteSize
 	cacheTTL      time.Duration
 	txPolicy      string
 	maxStaleness  time.Duration
@@ -79,6 +80,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.Var(&c.cacheMaxBytes, "cache-max-bytes", "memory bound of the result cache (e.g. 256MiB, 2GiB)")
 	c.cacheMaxEntry = 1 << 20
 	fs.Var(&c.cacheMaxEntry, "cache-max-entry-bytes", "largest result cached; bigger ones stream through uncached")
+	fs.Var(&c.cacheMaxPin, "cache-max-pinned-bytes", "part of --cache-max-bytes that results pinned by a pin rule may hold (0: a quarter of it)")
 	fs.DurationVar(&c.cacheTTL, "cache-ttl", 0, "when positive, how long a cached result is served at most")
 	fs.StringVar(&c.txPolicy, "tx-policy", "until-write", "hits inside transaction blocks: until-write (READ COMMITTED blocks until their first write) or never")
 	fs.StringVar(&c.configFile, "config", "", "a TOML config file with the same keys as the flags, and [[rule]] tables (flags > env > file > defaults); SIGHUP reloads its rules and log-level")
@@ -157,6 +159,9 @@ func (c *config) validate() error {
 	if c.cacheMaxBytes <= 0 || c.cacheMaxEntry <= 0 {
 		return errors.New("--cache-max-bytes and --cache-max-entry-bytes must be positive")
 	}
+	if c.cacheMaxPin < 0 || c.cacheMaxPin > c.cacheMaxBytes {
+		return errors.New("--cache-max-pinned-bytes must be between 0 and --cache-max-bytes")
+	}
 	return nil
 }
 
@@ -172,6 +177,7 @@ func (c *config) cacheOptions() proxy.CacheOptions {
 		OptIn:           c.cacheMode == "opt-in",
 		MaxBytes:        int64(c.cacheMaxBytes),
 		MaxEntryBytes:   int(c.cacheMaxEntry),
+		MaxPinnedBytes:  int64(c.cacheMaxPin),
 		TTL:             c.cacheTTL,
 		TxPolicy:        p,
 	}

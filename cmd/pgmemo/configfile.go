@@ -137,8 +137,10 @@ func decodeRules(v any) ([]proxy.Rule, error) {
 			r.Action = proxy.RuleNever
 		case "cache", "":
 			r.Action = proxy.RuleCache
+		case "pin":
+			r.Action = proxy.RulePin
 		default:
-			return nil, fmt.Errorf("rule %d: action %q (never or cache)", i+1, fr.Action)
+			return nil, fmt.Errorf("rule %d: action %q (never, cache or pin)", i+1, fr.Action)
 		}
 		if fr.TTL != "" {
 			d, err := time.ParseDuration(fr.TTL)
@@ -225,8 +227,11 @@ func configRows(fs *flag.FlagSet, src sources, rules []proxy.Rule) [][3]string {
 			what = "fingerprint " + r.Fingerprint
 		}
 		action := "cache"
-		if r.Action == proxy.RuleNever {
+		switch r.Action {
+		case proxy.RuleNever:
 			action = "never"
+		case proxy.RulePin:
+			action = "pin"
 		}
 		if r.TTL > 0 {
 			action += " ttl " + r.TTL.String()

@@ -43,6 +43,10 @@ action = "never"
 [[rule]]
 fingerprint = "5ec8b2a9d1f1bb4c"
 ttl = "10s"
+
+[[rule]]
+relation = "countries"
+action = "pin"
 `
 
 // TestConfigPrecedence: flags > env > file > defaults, and config print says
@@ -72,8 +76,9 @@ func TestConfigPrecedence(t *testing.T) {
 			t.Errorf("%s = %q from %s, want %q from %s", tt.name, f.Value.String(), src[tt.name], tt.value, tt.source)
 		}
 	}
-	want := []proxy.Rule{{Relation: "public.sessions", Action: proxy.RuleNever}, {Fingerprint: "5ec8b2a9d1f1bb4c", Action: proxy.RuleCache, TTL: 10 * time.Second}}
-	if len(fc.rules) != 2 || fc.rules[0] != want[0] || fc.rules[1] != want[1] {
+	want := []proxy.Rule{{Relation: "public.sessions", Action: proxy.RuleNever}, {Fingerprint: "5ec8b2a9d1f1bb4c", Action: proxy.RuleCache, TTL: 10 * time.Second},
+		{Relation: "countries", Action: proxy.RulePin}}
+	if len(fc.rules) != 3 || fc.rules[0] != want[0] || fc.rules[1] != want[1] || fc.rules[2] != want[2] {
 		t.Errorf("rules %+v", fc.rules)
 	}
 

@@ -22,7 +22,7 @@ type metricsSource interface {
 type collector struct {
 	src metricsSource
 
-	info, hits, misses, entries, bytes, maxBytes, evictions, fills, fillsDiscarded,
+	info, hits, misses, entries, bytes, pinnedBytes, maxBytes, evictions, fills, fillsDiscarded,
 	rejected, coalesced, localBatches, invalidations *prometheus.Desc
 
 	clients, clientsTotal, upstream, upstreamFailures, protocolErrors,
@@ -46,6 +46,7 @@ func newCollector(src metricsSource) *collector {
 		misses:         d("cache_misses_total", "Statements sent upstream, by reason: not_cacheable, cold (no entry), invalidated (entry dropped by a write or its TTL), bypass (session or replication state).", "reason"),
 		entries:        d("cache_entries", "Entries held by the cache."),
 		bytes:          d("cache_bytes", "Memory held by the cache's entries, keys and overhead, in bytes."),
+		pinnedBytes:    d("cache_pinned_bytes", "Part of pgmemo_cache_bytes held by entries pinned by a pin rule (never evicted; bounded by --cache-max-pinned-bytes)."),
 		maxBytes:       d("cache_max_bytes", "The cache's memory bound (--cache-max-bytes), in bytes."),
 		evictions:      d("cache_evictions_total", "Entries evicted to keep the cache within its memory bound."),
 		fills:          d("cache_fills_total", "Results stored in the cache."),
@@ -78,7 +79,7 @@ func newCollector(src metricsSource) *collector {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.info, c.hits, c.misses, c.entries, c.bytes, c.maxBytes, c.evictions,
+	for _, d := range []*prometheus.Desc{c.info, c.hits, c.misses, c.entries, c.bytes, c.pinnedBytes, c.maxBytes, c.evictions,
 		c.fills, c.fillsDiscarded, c.rejected, c.coalesced, c.localBatches, c.invalidations,
 		c.clients, c.clientsTotal, c.upstream, c.upstreamFailures, c.protocolErrors, c.cancels, c.bytesIn, c.bytesOut,
 		c.queryDuration, c.invalidationDelay,
@@ -129,6 +130,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.misses, r.Bypassed, "bypass")
 	gauge(c.entries, float64(cs.Entries))
 	gauge(c.bytes, float64(cs.Bytes))
+	gauge(c.pinnedBytes, float64(cs.PinnedBytes))
 	gauge(c.maxBytes, float64(r.MaxBytes))
 	counter(c.evictions, cs.Evictions)
 	counter(c.fills, cs.Fills)
