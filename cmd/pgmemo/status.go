@@ -23,16 +23,23 @@ const (
 	topStatements  = 10
 )
 
-// sample is the cumulative statement counts at one moment.
+// sample is the cumulative statement counts, the cache's memory and the
+// replication streams' staleness at one moment.
 type sample struct {
 	at         time.Time
 	hits       uint64 // statements answered from the cache
 	statements uint64 // every statement timed: hits, misses, passthrough
+	bytes      uint64 // cache memory
+	// stale is the largest staleness of the databases' replication streams
+	// (seconds); staleOK is false when there is none, or one is not current.
+	stale   float64
+	staleOK bool
 }
 
 // sampler keeps a ring of samples for the charts.
 type sampler struct {
 	durations func() map[string]proxy.Histogram
+	report    func() proxy.CacheReport
 	every     time.Duration
 
 	mu   sync.Mutex
@@ -42,7 +49,7 @@ type sampler struct {
 }
 
 func newSampler(srv *proxy.Server, every time.Duration, size int) *sampler {
-	return &sampler{durations: srv.QueryDurations, every: every, ring: make([]sample, max(size, 2))}
+	return &sampler{durations: srv.QueryDurations, report: srv.CacheReport, every: every, ring: make([]sample, max(size, 2))}
 }
 
 func (s *sampler) take(now time.Time) {
@@ -50,6 +57,21 @@ func (s *sampler) take(now time.Time) {
 	x := sample{at: now, hits: d["hit"].Count}
 	for _, h := range d {
 		x.statements += h.Count
+	}
+	r := s.report()
+	x.bytes = r.Cache.Bytes
+	for i, db := range r.Databases {
+		if db.WAL == nil {
+			break
+		}
+		if i == 0 {
+			x.staleOK = true
+		}
+		if !db.Current {
+			x.staleOK = false
+			break
+		}
+		x.stale = math.Max(x.stale, db.Staleness.Seconds())
 	}
 	s.mu.Lock()
 	s.ring[s.next] = x
@@ -265,6 +287,22 @@ func fmtUptime(d time.Duration) string {
 	}
 }
 
+// fmtAxisSeconds is a short label for an axis of seconds: "500ms", "2s".
+func fmtAxisSeconds(s float64) string {
+	switch {
+	case s >= 1:
+		return strconv.FormatFloat(s, 'g', 3, 64) + "s"
+	case s >= 0.001:
+		return strconv.FormatFloat(s*1e3, 'g', 3, 64) + "ms"
+	}
+	return strconv.FormatFloat(s*1e6, 'g', 3, 64) + "µs"
+}
+
+// fmtAxisBytes is a short label for an axis of bytes: "256M", "1.5G".
+func fmtAxisBytes(n float64) string {
+	return strings.ReplaceAll(strings.TrimSuffix(strings.TrimSuffix(fmtBytes(n), "iB"), " B"), " ", "")
+}
+
 func fmtDuration(d time.Duration) string {
 	switch {
 	case d <= 0:
@@ -396,7 +434,35 @@ func (p *statusPage) view(ctx context.Context) statusView {
 	tc := chart{Title: "Throughput", Caption: "statements per second", Color: "#1565c0",
 		YTop: fmtRate(ymax), YMid: fmtRate(ymax / 2), XLeft: "−" + v.Window, Current: v.QPS + " /s"}
 	tc.Line, tc.Area = chartPaths(qps, end, window, ymax)
-	v.Charts = []chart{hc, tc}
+	var mem []point
+	for _, x := range ss {
+		mem = append(mem, point{x.at, float64(x.bytes), true})
+	}
+	mc := chart{Title: "Cache memory", Caption: "bytes held, against --cache-max-bytes", Color: "#8250df",
+		YTop: fmtAxisBytes(float64(rep.MaxBytes)), YMid: fmtAxisBytes(float64(rep.MaxBytes) / 2), XLeft: "−" + v.Window, Current: v.MemUsed}
+	mc.Line, mc.Area = chartPaths(mem, end, window, float64(max(rep.MaxBytes, 1)))
+	v.Charts = []chart{hc, tc, mc}
+	if rep.Mode == "wal" {
+		var stale []point
+		peak := 0.0
+		for _, x := range ss {
+			stale = append(stale, point{x.at, x.stale, x.staleOK})
+			if x.staleOK {
+				peak = math.Max(peak, x.stale)
+			}
+		}
+		ymax := niceCeil(math.Max(peak, 0.001))
+		sc := chart{Title: "Replication staleness", Caption: "how far behind the server the stream may be (worst database; gaps: not current)",
+			Color: "#bf3989", YTop: fmtAxisSeconds(ymax), YMid: fmtAxisSeconds(ymax / 2),
+			XLeft: "−" + v.Window, Current: "–"}
+		if len(ss) > 0 && ss[len(ss)-1].staleOK {
+			sc.Current = fmtDuration(time.Duration(ss[len(ss)-1].stale * float64(time.Second)))
+		} else if len(ss) > 0 {
+			sc.Current = "not current"
+		}
+		sc.Line, sc.Area = chartPaths(stale, end, window, ymax)
+		v.Charts = append(v.Charts, sc)
+	}
 
 	for _, db := range rep.Databases {
 		dv := dbView{Name: db.Name, OK: db.Serving, Serving: "serving", Staleness: "–", Lag: "–", Delay: "–"}

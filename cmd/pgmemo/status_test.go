@@ -66,8 +66,8 @@ func chromium(t *testing.T, bin string, args ...string) string {
 }
 
 // TestStatusPage runs a workload through the proxy while the status page
-// samples every 50 ms, then renders / in headless Chromium: both charts have
-// lines, the tables show the statement (escaped) and the cache, and a
+// samples every 50 ms, then renders / in headless Chromium: the four charts
+// (hit ratio, throughput, memory, replication staleness) have lines, the tables show the statement (escaped) and the cache, and a
 // screenshot is left for a person to look at.
 func TestStatusPage(t *testing.T) {
 	c := pgtest.Need(t, cluster)
@@ -77,7 +77,7 @@ func TestStatusPage(t *testing.T) {
 	if err := c.Exec(ctx, "", "DROP TABLE IF EXISTS status_kv; CREATE TABLE status_kv(k int PRIMARY KEY, v text); INSERT INTO status_kv SELECT g, 'v' || g FROM generate_series(1, 100) g"); err != nil {
 		t.Fatal(err)
 	}
-	p := startTestProxy(t, 50*time.Millisecond, "--upstream", c.URL("", "", ""), "--invalidation", "statement")
+	p := startTestProxy(t, 50*time.Millisecond, "--upstream", c.URL("", "", ""), "--invalidation", "wal")
 	// A column alias that is markup: the page must show it as text.
 	const markup = `<img src=x onerror=alert(1)>`
 	// The workload runs until the end of the test (at most a minute), paced
@@ -127,8 +127,8 @@ func TestStatusPage(t *testing.T) {
 			return fmt.Errorf("status page: %d", code)
 		}
 		lines := chartLines(page)
-		if len(lines) != 2 {
-			return fmt.Errorf("%d chart lines, want 2", len(lines))
+		if len(lines) != 4 {
+			return fmt.Errorf("%d chart lines, want 4", len(lines))
 		}
 		for _, l := range lines {
 			if strings.Count(l, "L") < 3 {
@@ -146,8 +146,8 @@ func TestStatusPage(t *testing.T) {
 
 	dom := chromium(t, bin, "--dump-dom", "http://"+p.http+"/")
 	lines := chartLines(dom)
-	if len(lines) != 2 {
-		t.Fatalf("Chromium's DOM has %d chart lines, want 2:\n%s", len(lines), dom)
+	if len(lines) != 4 {
+		t.Fatalf("Chromium's DOM has %d chart lines, want 4:\n%s", len(lines), dom)
 	}
 	for _, l := range lines {
 		if !strings.HasPrefix(l, "M") || !strings.Contains(l, "L") {
@@ -157,7 +157,7 @@ func TestStatusPage(t *testing.T) {
 	if strings.Contains(dom, "<img") {
 		t.Errorf("the statement's alias became an element in Chromium's DOM")
 	}
-	for _, want := range []string{`id="hit-ratio"`, "status_kv", "Top statements", "Replication", `id="ready">ready<`} {
+	for _, want := range []string{`id="hit-ratio"`, "status_kv", "Top statements", "Replication staleness", "Cache memory", `id="ready">ready<`} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("Chromium's DOM lacks %q", want)
 		}
