@@ -644,19 +644,34 @@ func (cs *cacheState) effects(ctx context.Context, d *dbState, searchPath string
 			fx.all = true // role membership or attributes: row-level security may depend on it
 		}
 	default: // SideEffects, Unknown
-		fx.wrote = true
 		switch st.Node {
-		case "VacuumStmt", "CheckPointStmt", "LockStmt", "ClusterStmt", "ReindexStmt", "LoadStmt",
-			"ListenStmt", "UnlistenStmt", "NotifyStmt", "DeclareCursorStmt", "FetchStmt", "ClosePortalStmt",
-			"DeallocateStmt", "PrepareStmt", "VariableShowStmt", "ExplainStmt":
-			if st.Node == "ExplainStmt" || st.Node == "DeclareCursorStmt" || st.Node == "PrepareStmt" {
-				if st.Inner != nil && st.Inner.Class != query.Read {
-					fx.scope = true
-				}
+		case "VariableShowStmt", "ListenStmt", "UnlistenStmt", "NotifyStmt", "FetchStmt", "ClosePortalStmt",
+			"DeallocateStmt", "CheckPointStmt":
+			// They change no table. A FETCH runs the cursor's query, whose
+			// effects were accounted for at its DECLARE.
+			return fx, false
+		case "DeclareCursorStmt", "PrepareStmt", "ExplainStmt", "CopyStmt":
+			// Their query may run now (EXPLAIN ANALYZE, COPY TO) or later
+			// (EXECUTE is unknown anyway, FETCH belongs to the DECLARE): a
+			// plain read writes nothing, anything else has unknown
+			// effects. COPY FROM is a Write; COPY table TO reads the table.
+			if st.Node == "CopyStmt" && st.Inner == nil {
+				return fx, false
 			}
+			if st.Inner != nil && st.Inner.Class == query.Read {
+				inner, failed := cs.effects(ctx, d, searchPath, st.Inner)
+				fx.wrote, fx.scope = inner.wrote, inner.scope
+				return fx, failed
+			}
+			fx.wrote, fx.scope = true, true
+			return fx, false
+		case "VacuumStmt", "LockStmt", "ClusterStmt", "ReindexStmt", "LoadStmt":
+			// No logical change, but LOCK announces a write and the others
+			// end a transaction's claim to be read-only.
+			fx.wrote = true
 			return fx, false
 		}
-		fx.scope = true
+		fx.wrote, fx.scope = true, true
 		return fx, false
 	}
 	for _, f := range st.Functions {

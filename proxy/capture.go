@@ -20,6 +20,11 @@ type pendingX struct {
 	qs      *queryStats
 	sent    time.Time // when the statement went upstream, for qs
 	result  int8      // resultMiss or resultPassthrough; -1: not timed
+	// local, on a Sync, is what the proxy answered for the messages before
+	// it that it did not send (answerMixed): written just before the
+	// server's ReadyForQuery, unless the server reported an error since the
+	// last one (it then skipped those messages too).
+	local []byte
 }
 
 // timed records the upstream time of a statement once.
@@ -154,6 +159,15 @@ func (s *session) cacheOnServer(m wire.Message) (drop bool) {
 	case '1', '2', '3':
 		return x.swallow && htyp == completes[m.Type]
 	case 'Z':
+		if x.local != nil && htyp == 'S' {
+			s.mu.Lock()
+			failed := s.cache.errSeen
+			s.mu.Unlock()
+			if !failed {
+				s.cw.appendLocked(x.local) // relayUpstream holds s.cw.mu
+			}
+			x.local = nil
+		}
 		s.cacheReady(m.Body)
 		return x.swallow && htyp == 'S'
 	case 't':

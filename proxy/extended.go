@@ -123,11 +123,12 @@ func (s *session) routeBatch() error {
 	}
 	var err error
 	r := s.routing()
-	if !s.answerBatch(r) {
-		s.forwardBatch(r)
-		if !s.cr.Ready() || len(s.upBuf) >= flushThreshold {
-			err = s.flushUpstream()
-		}
+	local := s.answerBatch(r, b.msgs, nil, true)
+	if !local && !s.answerMixed(r) {
+		s.forwardBatch(r, b.msgs)
+	}
+	if !local && (!s.cr.Ready() || len(s.upBuf) >= flushThreshold) {
+		err = s.flushUpstream()
 	}
 	b.reset()
 	return err
@@ -190,12 +191,15 @@ type viewEntry struct {
 	closed bool
 }
 
-// answerBatch answers the batch without the server when every message can be:
-// statements known to parse, Binds of cacheable statements, Describes whose
-// answer is cached, Executes that hit. It writes nothing and returns false
-// otherwise. It allocates little: an unnamed statement parsed again with the
-// same text is reused, and so are the portal structs of unnamed portals.
-func (s *session) answerBatch(r routing) bool {
+// answerBatch answers msgs, the batch or its end, without the server when
+// every message can be: statements known to parse, Binds of cacheable
+// statements, Describes whose answer is cached, Executes that hit. It writes
+// nothing and returns false otherwise. closed lists statements and portals
+// closed by messages before msgs (answerMixed). With write, the answers go to
+// the client; without, they are left in s.localOut. It allocates little: an
+// unnamed statement parsed again with the same text is reused, and so are the
+// portal structs of unnamed portals.
+func (s *session) answerBatch(r routing, msgs []bmsg, closed []viewEntry, write bool) bool {
 	c := s.cache
 	b := &c.batch
 	if !r.quiet || r.st != stateIdle && r.st != stateInTx {
@@ -206,7 +210,7 @@ func (s *session) answerBatch(r routing) bool {
 	endsWithSync := b.msgs[len(b.msgs)-1].typ == 'S'
 	keep := status == 'T' || !endsWithSync // portals outlive the batch
 	cache := s.srv.cache.c
-	view := c.view[:0]
+	view := append(c.view[:0], closed...)
 	find := func(isPortal bool, name []byte) *viewEntry {
 		for i := len(view) - 1; i >= 0; i-- {
 			if view[i].portal == isPortal && bytes.Equal(view[i].name, name) {
@@ -233,7 +237,7 @@ func (s *session) answerBatch(r routing) bool {
 	var last lastInfo
 	hits := 0
 	failed := false
-	for _, m := range b.msgs {
+	for _, m := range msgs {
 		if failed && m.typ != 'S' {
 			continue
 		}
@@ -437,7 +441,9 @@ func (s *session) answerBatch(r routing) bool {
 	}
 	s.srv.cache.localAnswers.Add(1)
 	s.localOut = out
-	s.writeLocal(out)
+	if write {
+		s.writeLocal(out)
+	}
 	return true
 }
 
@@ -459,7 +465,7 @@ func (s *session) writeLocal(out []byte) {
 // portals it refers to that so far exist only locally, and attaching to the
 // pipeline what the upstream relay must do with the answers: fill the cache
 // from cacheable Executes, learn statement descriptions, apply effects.
-func (s *session) forwardBatch(r routing) {
+func (s *session) forwardBatch(r routing, msgs []bmsg) {
 	c := s.cache
 	b := &c.batch
 	bypass, searchPath := r.bypass, r.searchPath
@@ -474,7 +480,7 @@ func (s *session) forwardBatch(r routing) {
 	fill := bypass == "" // false after the first statement with effects
 	cache := s.srv.cache.c
 	var last lastInfo
-	for _, m := range b.msgs {
+	for _, m := range msgs {
 		body := m.body(b)
 		var x *pendingX
 		switch m.typ {
@@ -591,7 +597,7 @@ func (s *session) forwardBatch(r routing) {
 	}
 	// Messages sent without a Sync behind them leave the server's implicit
 	// transaction open: the Sync that ends it must reach the server.
-	c.upOpen = b.msgs[len(b.msgs)-1].typ != 'S'
+	c.upOpen = msgs[len(msgs)-1].typ != 'S'
 	if last.result != "" {
 		s.mu.Lock()
 		c.last = last

@@ -123,7 +123,7 @@ func (s *session) routeCached(m wire.Message) (done bool, err error) {
 // it.
 func (s *session) flushBatch() {
 	if b := &s.cache.batch; len(b.msgs) > 0 {
-		s.forwardBatch(s.routing())
+		s.forwardBatch(s.routing(), b.msgs)
 		b.reset()
 	}
 }

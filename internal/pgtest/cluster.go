@@ -98,7 +98,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		"max_replication_slots = 20",
 		"max_connections = 200",
 		"fsync = off",
-		"synchronous_commit = off",
+		"synchronous_commit = on", // as in production: the replication stream follows commits within a millisecond
 		"full_page_writes = off",
 		"shared_buffers = 128MB",
 		"log_min_messages = warning",
