@@ -175,6 +175,27 @@ func (c *Cache) Get(key string) ([]byte, bool) {
 	return e.value, true
 }
 
+// Miss counts a miss of key for a caller that goes upstream without calling
+// Get (it decided so for reasons of its own, such as missing metadata), so
+// that the statistics still count every result that was not served: a stale
+// or expired entry is dropped and counted as such, anything else as a cold
+// miss.
+func (c *Cache) Miss(key string) {
+	e, ok := c.store.GetIfPresent(key)
+	switch {
+	case !ok:
+		c.stats.missCold.inc()
+	case !e.snap.current():
+		c.stats.missInvalidated.inc()
+		c.drop(key, e)
+	case e.expiresAt != 0 && c.nowNano() >= e.expiresAt:
+		c.stats.missExpired.inc()
+		c.drop(key, e)
+	default:
+		c.stats.missCold.inc()
+	}
+}
+
 // Peek is Get without the statistics: for lookups that are not reads of a
 // result (metadata a caller keeps beside its results), which would otherwise
 // distort the hit ratio. A stale or expired entry is still dropped.

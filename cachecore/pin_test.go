@@ -140,3 +140,26 @@ func TestTagUsage(t *testing.T) {
 		t.Errorf("TagUsage = %+v; want 2 entries of tag 1, 2 of tag 2, none of invalidated tag 3", u)
 	}
 }
+
+// TestMiss counts a miss by the entry's state, like Get, without returning
+// anything.
+func TestMiss(t *testing.T) {
+	c := newCache(t, Options{})
+	if err := c.Set("stale", []byte("v"), c.Snapshot(1, 7)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set("fresh", []byte("v"), c.Snapshot(1)); err != nil {
+		t.Fatal(err)
+	}
+	c.Invalidate(7)
+	c.Miss("absent")
+	c.Miss("stale")
+	c.Miss("fresh")
+	st := c.Stats()
+	if st.MissesCold != 2 || st.MissesInvalidated != 1 || st.Hits != 0 || st.Misses != 3 {
+		t.Errorf("after three Miss calls: %+v", st)
+	}
+	if _, ok := c.Peek("stale"); ok {
+		t.Error("Miss kept a stale entry")
+	}
+}

@@ -37,6 +37,10 @@ type portal struct {
 type batch struct {
 	buf  []byte
 	msgs []bmsg
+	// looked counts the Executes whose result answerBatch looked up (and
+	// so counted as a hit or a miss) before it gave up; forwardBatch counts
+	// a miss for each later one it sends upstream to fill the cache.
+	looked int
 }
 
 type bmsg struct {
@@ -49,7 +53,7 @@ func (m bmsg) raw(b *batch) []byte  { return b.buf[m.off:m.end] }
 
 // reset empties the batch, keeping its buffer unless it grew large.
 func (b *batch) reset() {
-	b.buf, b.msgs = b.buf[:0], b.msgs[:0]
+	b.buf, b.msgs, b.looked = b.buf[:0], b.msgs[:0], 0
 	if cap(b.buf) > 4*maxBatchBytes {
 		b.buf = nil
 	}
@@ -211,6 +215,7 @@ func (s *session) answerBatch(r routing, msgs []bmsg, closed []viewEntry, write 
 	keep := status == 'T' || !endsWithSync // portals outlive the batch
 	cache := s.srv.cache.c
 	view := append(c.view[:0], closed...)
+	b.looked = 0
 	find := func(isPortal bool, name []byte) *viewEntry {
 		for i := len(view) - 1; i >= 0; i-- {
 			if view[i].portal == isPortal && bytes.Equal(view[i].name, name) {
@@ -370,6 +375,7 @@ func (s *session) answerBatch(r routing, msgs []bmsg, closed []viewEntry, write 
 			if maxRows != 0 {
 				return false
 			}
+			b.looked++
 			v, ok := cache.Get(unsafeString(pt.keyBuf))
 			if !ok {
 				return false
@@ -574,6 +580,11 @@ func (s *session) forwardBatch(r routing, msgs []bmsg) {
 				s.srv.cache.bypass.Add(1)
 			default:
 				last = lastInfo{result: "miss", pl: pl}
+				if b.looked > 0 {
+					b.looked--
+				} else {
+					cache.Miss(pt.key) // looked up only now: count the miss
+				}
 				x.fill = s.beginCapture(pt.key, pl, 'E')
 			}
 			pt.executed = true

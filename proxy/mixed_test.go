@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
 )
 
@@ -109,4 +110,54 @@ func TestCacheStatementsThatWriteNothing(t *testing.T) {
 	expect(t, c, "after a cursor over a writing function", q, "one", "bypass", 1)
 	mustExec(t, c, "COMMIT")
 	expect(t, c, "after the block", q, "one", "miss-filled", 1)
+}
+
+// TestCacheStatsCountEveryMiss: in every pgx mode and in a batch, each read
+// sent upstream counts one miss and each read answered from the cache one
+// hit, also when the proxy gives up before looking the result up (no cached
+// description yet).
+func TestCacheStatsCountEveryMiss(t *testing.T) {
+	p := startProxy(t, withCache())
+	db := newDB(t)
+	setup := pgxConnect(t, p.URL("", "", db))
+	mustExec(t, setup, "CREATE TABLE kv(k int PRIMARY KEY, v text); INSERT INTO kv SELECT g, 'v' || g FROM generate_series(1, 100) g")
+	stats := func() (hits, misses uint64) {
+		st, _ := p.Srv.CacheStats()
+		return st.Hits, st.Misses
+	}
+	for i, mode := range queryExecModes {
+		t.Run(mode.String(), func(t *testing.T) {
+			c := pgxConnect(t, p.URL("", "", db), withMode(mode))
+			ctx := testCtx(t)
+			for run, want := range [][2]uint64{{0, 1}, {1, 0}} {
+				h0, m0 := stats()
+				var v string
+				if err := c.QueryRow(ctx, "SELECT v FROM kv WHERE k = $1", i+1).Scan(&v); err != nil {
+					t.Fatal(err)
+				}
+				h1, m1 := stats()
+				if h1-h0 != want[0] || m1-m0 != want[1] {
+					t.Errorf("read %d: %d hits and %d misses counted, want %d and %d", run, h1-h0, m1-m0, want[0], want[1])
+				}
+			}
+		})
+	}
+	t.Run("batch", func(t *testing.T) {
+		c := pgxConnect(t, p.URL("", "", db))
+		ctx := testCtx(t)
+		for run, want := range [][2]uint64{{0, 4}, {4, 0}} {
+			b := &pgx.Batch{}
+			for k := 50; k < 54; k++ {
+				b.Queue("SELECT v FROM kv WHERE k = $1", k)
+			}
+			h0, m0 := stats()
+			if err := c.SendBatch(ctx, b).Close(); err != nil {
+				t.Fatal(err)
+			}
+			h1, m1 := stats()
+			if h1-h0 != want[0] || m1-m0 != want[1] {
+				t.Errorf("batch %d: %d hits and %d misses counted, want %d and %d", run, h1-h0, m1-m0, want[0], want[1])
+			}
+		}
+	})
 }
