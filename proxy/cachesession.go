@@ -52,14 +52,18 @@ type cacheSession struct {
 	last      lastInfo
 
 	// client relay only
-	stmts    map[string]*stmt
-	portals  map[string]*portal
-	keyBuf   []byte
-	batch    batch
-	upOpen   bool          // messages went upstream since the last Sync or Query sent there
-	view     []viewEntry   // answerBatch's scratch
-	scratch  []*portal     // reused portals of batches answered locally
-	hitStats []*queryStats // answerBatch's scratch
+	stmts   map[string]*stmt
+	portals map[string]*portal
+	keyBuf  []byte
+	batch   batch
+	upOpen  bool // messages went upstream since the last Sync or Query sent there
+	// clientOpen: the client's last batch ended without a Sync (a Flush), so
+	// its implicit transaction, and the portals bound in it, live on even if
+	// the proxy answered that batch itself and the server saw nothing.
+	clientOpen bool
+	view       []viewEntry   // answerBatch's scratch
+	scratch    []*portal     // reused portals of batches answered locally
+	hitStats   []*queryStats // answerBatch's scratch
 }
 
 type savepoint struct {

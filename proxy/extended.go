@@ -414,6 +414,7 @@ func (s *session) answerBatch(r routing, msgs []bmsg, closed []viewEntry, write 
 	if !keep {
 		clear(c.portals) // the implicit transaction ended: the server drops them
 	}
+	c.clientOpen = !endsWithSync
 	for _, e := range view {
 		switch {
 		case !e.portal && e.closed:
@@ -478,9 +479,11 @@ func (s *session) forwardBatch(r routing, msgs []bmsg) {
 	if !r.empty && bypass == "" {
 		bypass = reasonPipelined
 	}
-	if r.st == stateIdle && r.empty {
+	if r.st == stateIdle && r.empty && !c.clientOpen {
 		// A new implicit transaction starts with this batch only if nothing is
-		// in flight; otherwise keep what is known.
+		// in flight and the client ended the previous one with a Sync;
+		// otherwise keep what is known (portals the proxy bound locally
+		// for a Flush batch it answered, say).
 		clear(c.portals)
 	}
 	fill := bypass == "" // false after the first statement with effects
@@ -609,6 +612,7 @@ func (s *session) forwardBatch(r routing, msgs []bmsg) {
 	// Messages sent without a Sync behind them leave the server's implicit
 	// transaction open: the Sync that ends it must reach the server.
 	c.upOpen = msgs[len(msgs)-1].typ != 'S'
+	c.clientOpen = c.upOpen
 	if last.result != "" {
 		s.mu.Lock()
 		c.last = last

@@ -60,7 +60,7 @@ func (s *session) answerMixed(r routing) bool {
 	sync := b.msgs[n-1]
 	s.upBuf = append(s.upBuf, sync.raw(b)...)
 	s.pipe.pushX('S', x)
-	c.upOpen = false
+	c.upOpen, c.clientOpen = false, false
 	return true
 }
 

@@ -161,3 +161,80 @@ func TestCacheStatsCountEveryMiss(t *testing.T) {
 		}
 	})
 }
+
+// TestCacheFlushBatchThenRowLimitedExecute is what pg-cursor does outside a
+// transaction block: Parse, Bind of a named portal and Describe, then Flush
+// (answered by the proxy from what it learned earlier), then Execute with a
+// row limit and Flush, then Sync. The portal the proxy bound locally must reach
+// the server before that Execute.
+func TestCacheFlushBatchThenRowLimitedExecute(t *testing.T) {
+	p := startProxy(t, withCache())
+	db := newDB(t)
+	if err := cluster.Exec(context.Background(), db, "CREATE TABLE cur(id int PRIMARY KEY); INSERT INTO cur SELECT generate_series(1, 5)"); err != nil {
+		t.Fatal(err)
+	}
+	const q = "SELECT id FROM cur WHERE id > $1 ORDER BY id"
+	params := [][]byte{[]byte("1")}
+	steps := [][]pgproto3.FrontendMessage{
+		// Fill the statement's description and result.
+		{&pgproto3.Parse{Query: q}, &pgproto3.Bind{Parameters: params}, &pgproto3.Describe{ObjectType: 'P'}, &pgproto3.Execute{}, &pgproto3.Sync{}},
+		{&pgproto3.Parse{Query: q}, &pgproto3.Bind{DestinationPortal: "C_1", Parameters: params}, &pgproto3.Describe{ObjectType: 'P', Name: "C_1"}, &pgproto3.Flush{}},
+		{&pgproto3.Execute{Portal: "C_1", MaxRows: 2}, &pgproto3.Flush{}},
+		{&pgproto3.Execute{Portal: "C_1", MaxRows: 2}, &pgproto3.Flush{}},
+		{&pgproto3.Close{ObjectType: 'P', Name: "C_1"}, &pgproto3.Sync{}},
+	}
+	viaProxy := rawConnect(t, p.Addr, db)
+	direct := rawConnect(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(cluster.Port)), db)
+	for i, msgs := range steps {
+		got, want := viaProxy.roundTripFlush(msgs...), direct.roundTripFlush(msgs...)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("step %d: through the proxy\n  %q\ndirectly\n  %q", i, got, want)
+		}
+	}
+}
+
+// roundTripFlush is roundTrip that also stops after the answer to a Describe
+// or a Close when the messages end with Flush.
+func (r *rawPG) roundTripFlush(msgs ...pgproto3.FrontendMessage) []string {
+	r.t.Helper()
+	if _, ok := msgs[len(msgs)-1].(*pgproto3.Flush); !ok {
+		return r.roundTrip(msgs...)
+	}
+	for _, m := range msgs {
+		r.fe.Send(m)
+	}
+	if err := r.fe.Flush(); err != nil {
+		r.t.Fatal(err)
+	}
+	// The answer to the last message before Flush ends the round trip.
+	var endOn func(pgproto3.BackendMessage) bool
+	switch msgs[len(msgs)-2].(type) {
+	case *pgproto3.Describe:
+		endOn = func(m pgproto3.BackendMessage) bool {
+			switch m.(type) {
+			case *pgproto3.RowDescription, *pgproto3.NoData, *pgproto3.ErrorResponse:
+				return true
+			}
+			return false
+		}
+	default: // Execute
+		endOn = func(m pgproto3.BackendMessage) bool {
+			switch m.(type) {
+			case *pgproto3.PortalSuspended, *pgproto3.CommandComplete, *pgproto3.ErrorResponse:
+				return true
+			}
+			return false
+		}
+	}
+	var out []string
+	for {
+		msg, err := r.fe.Receive()
+		if err != nil {
+			r.t.Fatalf("after %d answers %q: %v", len(out), out, err)
+		}
+		out = append(out, summarize(msg))
+		if endOn(msg) {
+			return out
+		}
+	}
+}

@@ -24,8 +24,8 @@ func (s *session) routeQuery(m wire.Message) error {
 	}
 	r := s.routing()
 	empty, bypass, searchPath, status := r.quiet, r.bypass, r.searchPath, r.status()
-	c.upOpen = false           // the Query ends the server's implicit transaction
-	text := unsafeString(body) // planFor copies what it keeps
+	c.upOpen, c.clientOpen = false, false // the Query ends the implicit transaction
+	text := unsafeString(body)            // planFor copies what it keeps
 	pl := s.srv.cache.planFor(context.Background(), c.db, searchPath, text)
 	if pl.admin != adminNone && empty {
 		out, err := s.appendAdmin(s.localOut[:0], pl, true)
