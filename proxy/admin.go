@@ -181,6 +181,10 @@ func (s *session) appendAdmin(b []byte, pl *plan, withDesc bool) ([]byte, *wire.
 		}
 	case adminTables:
 		reports := s.srv.TableReports()
+		if !s.isAdmin() {
+			// Other databases' relations are not every role's business.
+			reports = slices.DeleteFunc(reports, func(t TableReport) bool { return t.Database != s.cache.db.name })
+		}
 		names := s.relationNames(reports)
 		for _, t := range reports {
 			name, ok := names[t.Database+"\x00"+strconv.FormatUint(uint64(t.OID), 10)]
@@ -194,7 +198,11 @@ func (s *session) appendAdmin(b []byte, pl *plan, withDesc bool) ([]byte, *wire.
 			row(t.Database, name, strconv.Itoa(t.Entries), itoa(t.Bytes), itoa(t.Invalidations), last)
 		}
 	case adminReplication:
+		admin := s.isAdmin()
 		for _, d := range s.srv.CacheReport().Databases {
+			if !admin && d.Name != s.cache.db.name {
+				continue // only admins see every database's stream
+			}
 			if d.WAL == nil {
 				row(d.Name, "", "true", "invalidation by statement", "", "", "", "", "", "", "", "", "", "", "", "")
 				continue

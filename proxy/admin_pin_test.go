@@ -168,3 +168,36 @@ func TestAdminCommandsCachingOff(t *testing.T) {
 		t.Errorf("SELECT 1 after the commands: %v", err)
 	}
 }
+
+// TestAdminOtherDatabases: SHOW pgmemo.tables and SHOW pgmemo.replication
+// list every database to admins, and only the session's own to other roles.
+func TestAdminOtherDatabases(t *testing.T) {
+	p := startProxy(t, withCache())
+	dbA, dbB := newDB(t), newDB(t)
+	for _, db := range []string{dbA, dbB} {
+		c := pgxConnect(t, p.URL("", "", db))
+		mustExec(t, c, "CREATE TABLE kv(k int PRIMARY KEY, v text); INSERT INTO kv VALUES (1, 'one'); GRANT SELECT ON kv TO PUBLIC")
+		expect(t, c, "fill", "SELECT v FROM kv WHERE k = $1", "one", "miss-filled", 1)
+	}
+	databases := func(c *pgx.Conn, cmd string) map[string]bool {
+		rows, err := adminRows(t, c, cmd, pgx.QueryExecModeSimpleProtocol)
+		if err != nil {
+			t.Fatalf("%s: %v", cmd, err)
+		}
+		m := map[string]bool{}
+		for _, r := range rows {
+			m[r[0]] = true
+		}
+		return m
+	}
+	super := pgxConnect(t, p.URL("", "", dbA))
+	plain := pgxConnect(t, p.URL(pgtest.TrustUser, "", dbA))
+	for _, cmd := range []string{"SHOW pgmemo.tables", "SHOW pgmemo.replication"} {
+		if got := databases(super, cmd); !got[dbA] || !got[dbB] {
+			t.Errorf("%s as a superuser lists %v, want both databases", cmd, got)
+		}
+		if got := databases(plain, cmd); !got[dbA] || got[dbB] || len(got) != 1 {
+			t.Errorf("%s as a plain role lists %v, want only %s", cmd, got, dbA)
+		}
+	}
+}
