@@ -88,6 +88,12 @@ type CacheOptions struct {
 	// persistent slot is named ReplicationSlot + "_" + the database name.
 	Publication     string
 	ReplicationSlot string
+	// WALIdleTimeout stops a database's replication stream once the
+	// database has had no client for this long (default 5 minutes; negative:
+	// never), so that a proxy that served many databases does not hold a
+	// WAL sender and a slot for each forever. Everything cached from the
+	// database is dropped then; the stream starts again with the next client.
+	WALIdleTimeout time.Duration
 
 	// OptIn caches only the statements a RuleCache rule names; by default
 	// everything safe is cached.
@@ -142,6 +148,16 @@ func (r Rule) matches(fp string, names []string) bool {
 		}
 	}
 	return false
+}
+
+func (o *CacheOptions) walIdleTimeout() time.Duration {
+	switch {
+	case o.WALIdleTimeout < 0:
+		return 0
+	case o.WALIdleTimeout == 0:
+		return 5 * time.Minute
+	}
+	return o.WALIdleTimeout
 }
 
 func (o *CacheOptions) maxStaleness() time.Duration {
@@ -220,7 +236,8 @@ func newCacheState(opts CacheOptions, up *Upstream, log *slog.Logger) (*cacheSta
 const pinSweepInterval = 2 * time.Second
 
 // sweepPins returns the memory of stale pinned entries (which are never
-// evicted) to the rest of the cache, until the cache stops.
+// evicted) to the rest of the cache, and stops the replication streams of
+// databases idle for CacheOptions.WALIdleTimeout, until the cache stops.
 func (cs *cacheState) sweepPins() {
 	defer cs.wg.Done()
 	t := time.NewTicker(pinSweepInterval)
@@ -233,6 +250,7 @@ func (cs *cacheState) sweepPins() {
 			if cs.c.Stats().PinnedEntries > 0 {
 				cs.c.Sweep()
 			}
+			cs.stopIdleWAL(time.Now())
 		}
 	}
 }
@@ -255,6 +273,14 @@ type dbState struct {
 	rels     sync.Map // OID -> *relStats
 
 	wal *invalidate.Consumer // nil unless CacheOptions.WAL
+	// clients counts the database's sessions; idleSince is when the last
+	// one ended (unix ns). walMu guards walStop and walDone: the running
+	// stream's cancel function and end, nil while it is stopped.
+	clients   atomic.Int64
+	idleSince atomic.Int64
+	walMu     sync.Mutex
+	walStop   context.CancelFunc
+	walDone   chan struct{}
 	// walInvalidations counts relation changes from the stream, walDelay
 	// the latest and largest delay from commit to invalidation (ns).
 	walInvalidations atomic.Uint64
@@ -309,6 +335,29 @@ func (cs *cacheState) catalogFailed(d *dbState, err error) {
 		"database", d.name, "err", err)
 }
 
+// acquire returns the state of database name for a new session, which must
+// call release when it ends, and starts the database's replication stream if
+// it is not running.
+func (cs *cacheState) acquire(name string) *dbState {
+	d := cs.db(name)
+	d.clients.Add(1)
+	if d.wal != nil {
+		d.walMu.Lock()
+		if d.walStop == nil {
+			cs.runWAL(d)
+		}
+		d.walMu.Unlock()
+	}
+	return d
+}
+
+// release ends a session's use of d.
+func (d *dbState) release() {
+	if d.clients.Add(-1) == 0 {
+		d.idleSince.Store(time.Now().UnixNano())
+	}
+}
+
 func (cs *cacheState) db(name string) *dbState {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
@@ -328,7 +377,7 @@ func (cs *cacheState) db(name string) *dbState {
 	}}
 	cs.dbs[name] = d
 	if cs.opts.WAL {
-		cs.startWAL(d)
+		cs.newWAL(d)
 	}
 	return d
 }

@@ -354,3 +354,48 @@ func TestWALServerRestart(t *testing.T) {
 		t.Errorf("after the load: v = %s, last acknowledged write %d", v, acked.Load())
 	}
 }
+
+// TestWALIdleStop: a database's replication stream stops once it has had no
+// client for WALIdleTimeout (its slot and WAL sender go away), what was cached
+// from it is dropped, and the next client starts the stream again.
+func TestWALIdleStop(t *testing.T) {
+	p := startProxy(t, withWAL(func(o *proxy.CacheOptions) { o.WALIdleTimeout = 100 * time.Millisecond }))
+	db := newDB(t)
+	direct := pgxConnect(t, directURL("", "", db))
+	mustExec(t, direct, "CREATE TABLE kv(k int PRIMARY KEY, v int); INSERT INTO kv VALUES (1, 0)")
+	slots := func() int {
+		var n int
+		if err := direct.QueryRow(context.Background(), "SELECT count(*) FROM pg_replication_slots WHERE database = current_database() AND active").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	const q = "SELECT v FROM kv WHERE k = 1"
+	c := pgxConnect(t, p.URL("", "", db))
+	waitServing(t, c)
+	expect(t, c, "fill", q, "0", "miss-filled")
+	expect(t, c, "hit", q, "0", "hit")
+	if n := slots(); n != 1 {
+		t.Fatalf("%d active slots for the database while a client is connected, want 1", n)
+	}
+	c.Close(context.Background())
+	pgtest.Eventually(t, 15*time.Second, func() error {
+		if n := slots(); n != 0 {
+			return fmt.Errorf("%d active slots after the last client left", n)
+		}
+		return nil
+	})
+	// Written while nobody follows the stream: the next client must not be
+	// served the old value.
+	mustExec(t, direct, "UPDATE kv SET v = 1 WHERE k = 1")
+	c2 := pgxConnect(t, p.URL("", "", db))
+	if v, _ := served(t, c2, q); v != "1" {
+		t.Fatalf("after the stream was stopped and the row written directly: read %q, want 1", v)
+	}
+	waitServing(t, c2)
+	expect(t, c2, "after the restart", q, "1", "")
+	expect(t, c2, "after the restart: hit", q, "1", "hit")
+	if n := slots(); n != 1 {
+		t.Errorf("%d active slots after a client came back, want 1", n)
+	}
+}

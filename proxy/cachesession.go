@@ -103,7 +103,7 @@ func newCacheSession(cs *cacheState, startup map[string]string) *cacheSession {
 	}
 	return &cacheSession{
 		cs:        cs,
-		db:        cs.db(db),
+		db:        cs.acquire(db),
 		user:      startup["user"],
 		startup:   b.String(),
 		committed: map[string]string{},

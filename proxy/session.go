@@ -127,6 +127,7 @@ func (s *session) serve() {
 		}
 	} else if s.srv.cache != nil && p["replication"] == "" {
 		s.cache = newCacheSession(s.srv.cache, p)
+		defer s.cache.db.release()
 	}
 	if err := s.connectUpstream(deadline, raw); err != nil {
 		s.endWith(err)

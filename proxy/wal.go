@@ -10,8 +10,8 @@ import (
 	"github.com/pgmemo/pgmemo/invalidate"
 )
 
-// startWAL starts following d's logical replication stream.
-func (cs *cacheState) startWAL(d *dbState) {
+// newWAL sets up d's replication consumer; acquire runs it.
+func (cs *cacheState) newWAL(d *dbState) {
 	connect := func(ctx context.Context, replication bool) (*pgconn.PgConn, error) {
 		cfg := cs.up.Config.Copy()
 		cfg.Database = d.name
@@ -71,11 +71,45 @@ func (cs *cacheState) startWAL(d *dbState) {
 			}
 		},
 	}
+}
+
+// runWAL starts d's replication stream. d.walMu is held.
+func (cs *cacheState) runWAL(d *dbState) {
+	ctx, stop := context.WithCancel(cs.ctx)
+	done := make(chan struct{})
+	d.walStop, d.walDone = stop, done
 	cs.wg.Add(1)
 	go func() {
 		defer cs.wg.Done()
-		d.wal.Run(cs.ctx)
+		defer close(done)
+		d.wal.Run(ctx)
 	}()
+}
+
+// stopIdleWAL stops the streams of databases without clients for
+// CacheOptions.WALIdleTimeout. Changes made while a stream is stopped are
+// never seen, so everything cached from its database is dropped, after the
+// stream has stopped (until then it was current, and no fill happens after:
+// without a current stream nothing is served or filled).
+func (cs *cacheState) stopIdleWAL(now time.Time) {
+	idle := cs.opts.walIdleTimeout()
+	if idle <= 0 || !cs.opts.WAL {
+		return
+	}
+	for _, d := range cs.databases() {
+		if d.wal == nil || d.clients.Load() != 0 || now.UnixNano()-d.idleSince.Load() < int64(idle) {
+			continue
+		}
+		d.walMu.Lock()
+		if d.walStop != nil && d.clients.Load() == 0 {
+			d.walStop()
+			<-d.walDone
+			d.walStop, d.walDone = nil, nil
+			cs.c.InvalidateScope(d.scope)
+			cs.log.Info("replication stream stopped: no client of the database", "database", d.name, "idle", idle)
+		}
+		d.walMu.Unlock()
+	}
 }
 
 // walBypass says why d's results may not be served now ("" when they may).

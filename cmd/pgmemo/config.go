@@ -36,6 +36,7 @@ type config struct {
 	maxStaleness  time.Duration
 	publication   string
 	slot          string
+	walIdle       time.Duration
 	configFile    string
 	adminRoles    string
 	cacheMode     string
@@ -75,6 +76,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.invalidation, "invalidation", "wal", "how cached results are kept fresh: wal (every committed write, from anywhere, through logical replication; needs wal_level=logical and a REPLICATION role in --upstream), statement (only writes through this proxy; bound the others with --cache-ttl) or off (no caching)")
 	fs.DurationVar(&c.maxStaleness, "max-staleness", time.Second, "with --invalidation=wal: how far behind the server the replication stream may be while hits are served")
 	fs.StringVar(&c.publication, "publication", "pgmemo", "with --invalidation=wal: the publication streamed; created FOR ALL TABLES when missing (if no table lacks a replica identity)")
+	fs.DurationVar(&c.walIdle, "replication-idle-timeout", 5*time.Minute, "with --invalidation=wal: stop a database's replication stream (and drop its cached results) after it has had no client for this long; 0 never stops it")
 	fs.StringVar(&c.slot, "replication-slot", "", "with --invalidation=wal: persistent replication slots, named NAME_database (one per database); empty uses temporary slots")
 	c.cacheMaxBytes = 256 << 20
 	fs.Var(&c.cacheMaxBytes, "cache-max-bytes", "memory bound of the result cache (e.g. 256MiB, 2GiB)")
@@ -174,6 +176,7 @@ func (c *config) cacheOptions() proxy.CacheOptions {
 		MaxStaleness:    c.maxStaleness,
 		Publication:     c.publication,
 		ReplicationSlot: c.slot,
+		WALIdleTimeout:  walIdle(c.walIdle),
 		OptIn:           c.cacheMode == "opt-in",
 		MaxBytes:        int64(c.cacheMaxBytes),
 		MaxEntryBytes:   int(c.cacheMaxEntry),
@@ -181,6 +184,15 @@ func (c *config) cacheOptions() proxy.CacheOptions {
 		TTL:             c.cacheTTL,
 		TxPolicy:        p,
 	}
+}
+
+// walIdle maps the flag (0: never) to CacheOptions.WALIdleTimeout (negative:
+// never, 0: the default).
+func walIdle(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
 
 func parseLevel(s string) (slog.Level, error) {
