@@ -34,14 +34,27 @@ type clientScenario struct {
 	Dir     string   // directory under testdata/clients; the command runs there
 	Cmd     []string // program and arguments; the program is looked up in PATH unless absolute
 	Files   []string // files the scenario needs besides Cmd[0] (a jar, node_modules), absolute or relative to Dir
+	Env     []string // more environment
 	MinHits uint64   // hits the proxy must count during the proxy run
+	// Stdout, when set, must match a line of each run's output (the client's
+	// version, say).
+	Stdout  *regexp.Regexp
 	Timeout time.Duration
 }
+
+// sqlalchemy2 is where .ci/run unpacks SQLAlchemy 2 (Debian trixie's
+// python3-sqlalchemy and python3-typing-extensions, pure Python): bookworm,
+// whose python3 runs the scenarios, ships only 1.4.
+const sqlalchemy2 = "/var/cache/pgmemo-ci/sqlalchemy2/usr/lib/python3/dist-packages"
 
 var clientScenarios = []clientScenario{
 	{Name: "node-postgres", Dir: "node", Cmd: []string{"node", "scenario.js"}, Files: []string{"node_modules/pg", "node_modules/pg-cursor"}, MinHits: 10},
 	{Name: "psycopg2", Dir: "python", Cmd: []string{"/usr/bin/python3", "psycopg2_scenario.py"}, MinHits: 5},
-	{Name: "sqlalchemy", Dir: "python", Cmd: []string{"/usr/bin/python3", "sqlalchemy_scenario.py"}, MinHits: 5},
+	{Name: "sqlalchemy-1.4", Dir: "python", Cmd: []string{"/usr/bin/python3", "sqlalchemy_scenario.py"}, MinHits: 5,
+		Stdout: regexp.MustCompile(`^client sqlalchemy 1\.4\.`)},
+	{Name: "sqlalchemy-2.0", Dir: "python", Cmd: []string{"/usr/bin/python3", "sqlalchemy_scenario.py"}, MinHits: 5,
+		Files: []string{sqlalchemy2 + "/sqlalchemy"}, Env: []string{"PYTHONPATH=" + sqlalchemy2},
+		Stdout: regexp.MustCompile(`^client sqlalchemy 2\.`)},
 	{Name: "django", Dir: "django", Cmd: []string{"/usr/bin/python3", "scenario.py"}, MinHits: 5},
 	{Name: "jdbc", Dir: "jdbc", Cmd: []string{"java", "-cp", "/usr/share/java/postgresql.jar", "Scenario.java"}, Files: []string{"/usr/share/java/postgresql.jar"}, MinHits: 5},
 	{Name: "ruby-pg", Dir: "ruby", Cmd: []string{"ruby", "scenario.rb"}, MinHits: 5},
@@ -92,7 +105,10 @@ func runClientScenario(t *testing.T, root string, sc clientScenario) {
 			waitServing(t, pgxConnect(t, url))
 		}
 		before, _ := p.Srv.CacheStats()
-		r := runScenario(t, timeout, dir, prog, sc.Cmd[1:], target, url)
+		r := runScenario(t, timeout, dir, prog, sc.Cmd[1:], sc.Env, target, url)
+		if sc.Stdout != nil && !r.matched(sc.Stdout) {
+			t.Errorf("%s run: no line of its output matches %v", target, sc.Stdout)
+		}
 		after, _ := p.Srv.CacheStats()
 		r.hits = after.Hits - before.Hits
 		runs[target] = r
@@ -133,11 +149,21 @@ func runClientScenario(t *testing.T, root string, sc clientScenario) {
 type scenarioRun struct {
 	results []string // "result ..." lines, without the prefix
 	checks  []string // "check ..." lines, without the prefix
+	other   []string // every other line
 	hits    uint64
 	took    time.Duration
 }
 
-func runScenario(t *testing.T, timeout time.Duration, dir, prog string, args []string, target, dbURL string) scenarioRun {
+func (r scenarioRun) matched(re *regexp.Regexp) bool {
+	for _, l := range r.other {
+		if re.MatchString(l) {
+			return true
+		}
+	}
+	return false
+}
+
+func runScenario(t *testing.T, timeout time.Duration, dir, prog string, args, env []string, target, dbURL string) scenarioRun {
 	t.Helper()
 	u, err := url.Parse(dbURL)
 	if err != nil {
@@ -160,6 +186,7 @@ func runScenario(t *testing.T, timeout time.Duration, dir, prog string, args []s
 		"JDBC_URL=jdbc:postgresql://"+u.Host+u.Path+"?sslmode=disable",
 		"PYTHONDONTWRITEBYTECODE=1",
 	)
+	cmd.Env = append(cmd.Env, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
@@ -187,6 +214,7 @@ func runScenario(t *testing.T, timeout time.Duration, dir, prog string, args []s
 		case strings.HasPrefix(line, "check "):
 			r.checks = append(r.checks, strings.TrimPrefix(line, "check "))
 		default:
+			r.other = append(r.other, line)
 			if clientBadOutput.MatchString(line) {
 				t.Errorf("%s run printed a warning or protocol error on stdout: %s", target, line)
 			}

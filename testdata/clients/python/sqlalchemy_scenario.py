@@ -28,6 +28,9 @@ from sqlalchemy import (Boolean, Column, DateTime, ForeignKey, Integer, LargeBin
                         Table, Text, bindparam, create_engine, delete, func, insert, select, text, update)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Session, declarative_base, relationship, selectinload
+import sqlalchemy
+
+print("client sqlalchemy", sqlalchemy.__version__, "from", sqlalchemy.__file__, flush=True)
 
 from scenario_common import DATABASE_URL, HIT, Proxy, result, rows_repr
 
