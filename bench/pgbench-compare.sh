@@ -31,7 +31,8 @@
 #   WORKLOADS="select hot heavy"          from workloads.sh: select (pgbench -S, cold for a
 #                     cache), hot (1,000-row hot set), heavy (aggregate), tpcb (read-write)
 #   TARGETS="direct pgmemo pgmemo-cache pgbouncer pgpool"   from targets.sh ("direct" is always
-#                     run, first); also pgmemo-p1 (the relay with GOMAXPROCS=1)
+#                     run, first); also pgmemo-p1 (the relay with GOMAXPROCS=1) and pgmemo-wal
+#                     (the default configuration: cache + invalidation through logical replication)
 #   SCALE=10          pgbench -i -s
 #   HOT_ROWS=1000     size of the hot set (workload hot)
 #   SELECT_COLD=1     before each select run, a no-op UPDATE through the target empties a cache

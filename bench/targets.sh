@@ -83,11 +83,15 @@ EOF
 psql_pg() { "$PSQL" -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" "$@"; }
 
 pg_load() {
-    psql_pg -U postgres -d postgres -q -c "CREATE ROLE $BENCH_USER LOGIN" -c "CREATE DATABASE $BENCH_DB OWNER $BENCH_USER"
+    # REPLICATION lets pgmemo-wal follow the database's logical replication stream.
+    psql_pg -U postgres -d postgres -q -c "CREATE ROLE $BENCH_USER LOGIN REPLICATION" -c "CREATE DATABASE $BENCH_DB OWNER $BENCH_USER"
     PGBENCH_INIT_CMD="$PGBENCH -i -s $SCALE -q -h 127.0.0.1 -p $PG_PORT -U $BENCH_USER $BENCH_DB"
     log "$PGBENCH_INIT_CMD"
     $PGBENCH_INIT_CMD >"$LOGS/pgbench-init.log" 2>&1 || { cat "$LOGS/pgbench-init.log" >&2; die "pgbench -i failed"; }
     psql_pg -U postgres -d "$BENCH_DB" -q -c "VACUUM ANALYZE"
+    # For pgmemo-wal: pgbench_history has no primary key, so pgmemo will not create a FOR ALL
+    # TABLES publication itself (UPDATE/DELETE on it would fail); pgbench only INSERTs there.
+    psql_pg -U postgres -d "$BENCH_DB" -q -c "CREATE PUBLICATION pgmemo FOR ALL TABLES"
     # Prewarm: pg_prewarm (postgresql-contrib) if available, else a full scan of each table.
     if psql_pg -U postgres -d "$BENCH_DB" -q -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm" 2>/dev/null; then
         PREWARM="pg_prewarm of pgbench_{accounts,branches,tellers} and their primary keys"
@@ -194,12 +198,32 @@ target_pgmemo-cache_up() {
     cache_check pgmemo-cache
 }
 target_pgmemo-cache_down() { stop_pid pgmemo-cache "${TG_PID[pgmemo-cache]:-}" TERM 35; TG_PID[pgmemo-cache]=; }
-# SHOW pgmemo.stats: name/value rows (hits, misses, ..., not_cacheable, bypassed, ...)
-target_pgmemo-cache_stats() {
-    "$PSQL" -X -h 127.0.0.1 -p "${TG_PORT[pgmemo-cache]}" -U "$BENCH_USER" -d "$BENCH_DB" -AtF ' ' -c 'SHOW pgmemo.stats' 2>/dev/null \
+
+# pgmemo-wal: pgmemo as it runs by default: the result cache, invalidated by every committed
+# write through logical replication (--invalidation wal; the publication is made by pg_load).
+target_pgmemo-wal_up() {
+    local flags="--invalidation wal --cache-max-bytes ${PGMEMO_CACHE_MAX_BYTES:-256MiB} --tx-policy ${PGMEMO_TX_POLICY:-until-write}"
+    [ -n "${PGMEMO_CACHE_ARGS:-}" ] && flags="$flags $PGMEMO_CACHE_ARGS"
+    pgmemo_up pgmemo-wal "$flags"
+    # Hits start once the stream is current.
+    local i
+    for i in $(seq 1 50); do
+        "$PSQL" -X -h 127.0.0.1 -p "${TG_PORT[pgmemo-wal]}" -U "$BENCH_USER" -d "$BENCH_DB" -AtF ' ' -c 'SHOW pgmemo.stats' 2>/dev/null \
+            | grep -q '^replication_serving true' && break
+        sleep 0.2
+    done
+    cache_check pgmemo-wal
+}
+target_pgmemo-wal_down() { stop_pid pgmemo-wal "${TG_PID[pgmemo-wal]:-}" TERM 35; TG_PID[pgmemo-wal]=; }
+target_pgmemo-wal_stats() { pgmemo_stats pgmemo-wal; }
+# pgmemo_stats NAME: "HITS MISSES UNCACHED" from SHOW pgmemo.stats (name/value rows: hits,
+# misses, ..., not_cacheable, bypassed, ...) of pgmemo target NAME.
+pgmemo_stats() {
+    "$PSQL" -X -h 127.0.0.1 -p "${TG_PORT[$1]}" -U "$BENCH_USER" -d "$BENCH_DB" -AtF ' ' -c 'SHOW pgmemo.stats' 2>/dev/null \
         | awk '$1 == "hits" {h = $2} $1 == "misses" {m = $2} $1 == "not_cacheable" || $1 == "bypassed" {u += $2}
                END { if (h != "" && m != "") print h, m, u + 0 }'
 }
+target_pgmemo-cache_stats() { pgmemo_stats pgmemo-cache; }
 
 # cache_check NAME: the same SELECT three times through NAME must give >= 2 cache hits
 # (from target_NAME_stats).  A failed check is logged and noted in the report, not fatal.
