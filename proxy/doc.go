@@ -52,7 +52,10 @@
 //     answered from the cache or forwarded with a capture that fills it;
 //     extended-protocol messages are buffered to Sync or Flush and the batch is
 //     routed once (extended.go): answered entirely locally, or forwarded whole,
-//     preceded by the statements and portals that existed only locally. Local
+//     preceded by the statements and portals that existed only locally, or
+//     (mixed.go) split: a leading BEGIN or Close goes upstream with the Sync
+//     and the rest is answered locally, written just before the server's
+//     ReadyForQuery. Local
 //     answers are given only when nothing is in flight upstream, so they never
 //     overtake the server's. Every forwarded message carries its instructions
 //     in the pipeline (pendingX: fill, learn a description, drop the answer to
