@@ -693,6 +693,21 @@ func (r *rawPG) roundTrip(msgs ...pgproto3.FrontendMessage) []string {
 	case *pgproto3.Sync, *pgproto3.Query:
 		wantReady = true
 	}
+	return r.receiveUntil(func(msg pgproto3.BackendMessage) bool {
+		switch msg.(type) {
+		case *pgproto3.ReadyForQuery:
+			return true
+		case *pgproto3.PortalSuspended, *pgproto3.CommandComplete, *pgproto3.EmptyQueryResponse, *pgproto3.ErrorResponse:
+			return !wantReady
+		}
+		return false
+	})
+}
+
+// receiveUntil reads answers, summarized, up to the first for which last
+// reports true.
+func (r *rawPG) receiveUntil(last func(pgproto3.BackendMessage) bool) []string {
+	r.t.Helper()
 	var out []string
 	for {
 		msg, err := r.fe.Receive()
@@ -700,13 +715,8 @@ func (r *rawPG) roundTrip(msgs ...pgproto3.FrontendMessage) []string {
 			r.t.Fatalf("after %d answers %q: %v", len(out), out, err)
 		}
 		out = append(out, summarize(msg))
-		switch msg.(type) {
-		case *pgproto3.ReadyForQuery:
+		if last(msg) {
 			return out
-		case *pgproto3.PortalSuspended, *pgproto3.CommandComplete, *pgproto3.EmptyQueryResponse, *pgproto3.ErrorResponse:
-			if !wantReady {
-				return out
-			}
 		}
 	}
 }

@@ -226,15 +226,5 @@ func (r *rawPG) roundTripFlush(msgs ...pgproto3.FrontendMessage) []string {
 			return false
 		}
 	}
-	var out []string
-	for {
-		msg, err := r.fe.Receive()
-		if err != nil {
-			r.t.Fatalf("after %d answers %q: %v", len(out), out, err)
-		}
-		out = append(out, summarize(msg))
-		if endOn(msg) {
-			return out
-		}
-	}
+	return r.receiveUntil(endOn)
 }

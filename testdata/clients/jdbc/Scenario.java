@@ -576,24 +576,18 @@ public class Scenario {
     // expectLast checks SHOW pgmemo.last: result is want[0] and, if given,
     // reason is want[1]. It returns the result seen ("" in the direct run).
     static String expectLast(Connection c, String label, String... want) throws SQLException {
-        if (!PROXY) {
-            return "";
-        }
-        String[] l;
-        try {
-            l = last(c);
-        } catch (SQLException e) {
-            check(label, false, "SHOW pgmemo.last failed: " + e.getMessage().replace('\n', ' '));
-            return "";
-        }
-        boolean ok = l[0].equals(want[0]) && (want.length < 2 || want[1].equals(l[1]));
-        check(label, ok, "last=" + l[0] + (l[1].isEmpty() ? "" : " reason=" + l[1])
-                + (ok ? "" : " want=" + String.join(" ", want)));
-        return l[0];
+        return expectLastIf(c, label, l -> l[0].equals(want[0]) && (want.length < 2 || want[1].equals(l[1])),
+                "want=" + String.join(" ", want));
     }
 
     // expectLastAny checks that SHOW pgmemo.last's result is one of want.
     static String expectLastAny(Connection c, String label, String... want) throws SQLException {
+        return expectLastIf(c, label, l -> java.util.Arrays.asList(want).contains(l[0]),
+                "want one of " + String.join(" ", want));
+    }
+
+    static String expectLastIf(Connection c, String label, java.util.function.Predicate<String[]> ok, String wantDesc)
+            throws SQLException {
         if (!PROXY) {
             return "";
         }
@@ -604,9 +598,8 @@ public class Scenario {
             check(label, false, "SHOW pgmemo.last failed: " + e.getMessage().replace('\n', ' '));
             return "";
         }
-        boolean ok = java.util.Arrays.asList(want).contains(l[0]);
-        check(label, ok, "last=" + l[0] + (l[1].isEmpty() ? "" : " reason=" + l[1])
-                + (ok ? "" : " want one of " + String.join(" ", want)));
+        boolean good = ok.test(l);
+        check(label, good, "last=" + l[0] + (l[1].isEmpty() ? "" : " reason=" + l[1]) + (good ? "" : " " + wantDesc));
         return l[0];
     }
 
