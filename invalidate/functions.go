@@ -101,3 +101,30 @@ func rank(k byte) int {
 	}
 	return 0
 }
+
+// XactIDFunction returns the OID of the function that reports the current
+// transaction's ID if it has one (pg_current_xact_id_if_assigned, or
+// txid_current_if_assigned before PostgreSQL 13), for a FunctionCall; 0 if
+// the server has neither.
+func (c *Catalog) XactIDFunction(ctx context.Context) (uint32, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.init()
+	var oid uint32
+	err := c.tx(ctx, "", func(s *session) error {
+		rows, err := s.query("xact_id_function", `SELECT COALESCE(pg_catalog.to_regproc('pg_catalog.pg_current_xact_id_if_assigned'),
+  pg_catalog.to_regproc('pg_catalog.txid_current_if_assigned'))::pg_catalog.oid`)
+		if err != nil {
+			return err
+		}
+		if len(rows) == 1 && rows[0][0] != nil {
+			v, err := strconv.ParseUint(string(rows[0][0]), 10, 32)
+			if err != nil {
+				return &Error{Op: "xact_id_function", Err: err}
+			}
+			oid = uint32(v)
+		}
+		return nil
+	})
+	return oid, err
+}

@@ -56,13 +56,17 @@ type Consumer struct {
 	PollInterval time.Duration
 
 	// OnChange receives the OIDs of the relations a committed transaction
-	// wrote (leaf partitions as the stream reports them), with its commit
-	// time. It is called on the consumer's goroutine, in commit order.
-	OnChange func(oids []uint32, commitTime time.Time)
-	// OnSchema is called with the OID of a relation whose definition the
-	// stream reports (a Relation message: first use or a change), and with
-	// nil when the DDL hook announced DDL: every cached result and plan of
-	// the database may be stale.
+	// wrote (leaf partitions as the stream reports them), with its
+	// transaction ID and commit time. It is called on the consumer's
+	// goroutine, in commit order.
+	OnChange func(xid uint32, oids []uint32, commitTime time.Time)
+	// OnSchema is called with the OID of a relation whose definition
+	// changed (a Relation message that differs from the one this stream sent
+	// before for it), and with nil when the DDL hook announced DDL: every
+	// cached result and plan of the database may be stale. The first
+	// Relation message of a relation in a stream is not a change: the
+	// server sends it with the relation's first row change, which OnChange
+	// reports anyway.
 	OnSchema func(oids []uint32)
 	// OnLost is called when the stream is lost or cannot start, before the
 	// consumer retries.
@@ -225,7 +229,7 @@ func (c *Consumer) stream(ctx context.Context) error {
 	go func() { defer close(pollDone); c.poll(ctx, svc, polls, pollErr) }()
 	defer func() { cancel(); <-pollDone }() // before svc is closed
 
-	d := decoder{c: c, streams: map[uint32]*txChanges{}}
+	d := decoder{c: c, streams: map[uint32]*txChanges{}, rels: map[uint32]string{}}
 	var pending []position // read positions not yet reached
 	received := start
 	interval := c.pollInterval()
@@ -414,6 +418,7 @@ func isCode(err error, code string) bool {
 
 // txChanges accumulates what one transaction wrote.
 type txChanges struct {
+	xid  uint32
 	oids map[uint32]struct{}
 	ddl  bool
 }
@@ -431,7 +436,18 @@ type decoder struct {
 	inStream bool
 	cur      *txChanges // the transaction being received (not streamed)
 	streams  map[uint32]*txChanges
-	streamX  uint32 // the streamed transaction of the current chunk
+	streamX  uint32            // the streamed transaction of the current chunk
+	rels     map[uint32]string // the last definition of each relation the stream sent (relationSignature)
+}
+
+// relationSignature renders what a Relation message says of a relation.
+func relationSignature(m *pglogrepl.RelationMessageV2) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s.%s/%c", m.Namespace, m.RelationName, m.ReplicaIdentity)
+	for _, c := range m.Columns {
+		fmt.Fprintf(&b, "|%s:%d:%d:%d", c.Name, c.DataType, c.TypeModifier, c.Flags)
+	}
+	return b.String()
 }
 
 func (d *decoder) inTx() bool { return d.cur != nil || d.inStream }
@@ -448,7 +464,7 @@ func (d *decoder) handle(data []byte) (end pglogrepl.LSN, err error) {
 	}
 	switch m := msg.(type) {
 	case *pglogrepl.BeginMessage:
-		d.cur = &txChanges{}
+		d.cur = &txChanges{xid: m.Xid}
 	case *pglogrepl.CommitMessage:
 		if d.cur != nil {
 			d.report(d.cur, m.CommitTime)
@@ -458,7 +474,7 @@ func (d *decoder) handle(data []byte) (end pglogrepl.LSN, err error) {
 	case *pglogrepl.StreamStartMessageV2:
 		d.inStream, d.streamX = true, m.Xid
 		if d.streams[m.Xid] == nil {
-			d.streams[m.Xid] = &txChanges{}
+			d.streams[m.Xid] = &txChanges{xid: m.Xid}
 		}
 	case *pglogrepl.StreamStopMessageV2:
 		d.inStream = false
@@ -473,9 +489,11 @@ func (d *decoder) handle(data []byte) (end pglogrepl.LSN, err error) {
 			delete(d.streams, m.Xid)
 		}
 	case *pglogrepl.RelationMessageV2:
-		if d.c.OnSchema != nil {
+		sig := relationSignature(m)
+		if old, seen := d.rels[m.RelationID]; seen && old != sig && d.c.OnSchema != nil {
 			d.c.OnSchema([]uint32{m.RelationID})
 		}
+		d.rels[m.RelationID] = sig
 		d.tx(m.Xid).add(m.RelationID)
 	case *pglogrepl.InsertMessageV2:
 		d.tx(m.Xid).add(m.RelationID)
@@ -505,7 +523,7 @@ func (d *decoder) tx(xid uint32) *txChanges {
 	if d.inStream {
 		t := d.streams[xid]
 		if t == nil {
-			t = &txChanges{}
+			t = &txChanges{xid: xid}
 			d.streams[xid] = t
 		}
 		return t
@@ -531,7 +549,7 @@ func (d *decoder) report(t *txChanges, at time.Time) {
 	d.c.status.Transactions++
 	d.c.status.Changes += uint64(len(oids))
 	d.c.mu.Unlock()
-	d.c.OnChange(oids, at)
+	d.c.OnChange(t.xid, oids, at)
 }
 
 // DDLHookSQL installs, in one database, an event trigger that announces DDL

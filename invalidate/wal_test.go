@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,15 +20,27 @@ import (
 type walRecorder struct {
 	mu      sync.Mutex
 	changes [][]uint32
+	xids    map[uint32][]uint32 // the OIDs reported for each transaction ID
 	schema  [][]uint32
 	lost    []error
 }
 
-func (r *walRecorder) onChange(oids []uint32, _ time.Time) {
+func (r *walRecorder) onChange(xid uint32, oids []uint32, _ time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	slices.Sort(oids)
 	r.changes = append(r.changes, oids)
+	if r.xids == nil {
+		r.xids = map[uint32][]uint32{}
+	}
+	r.xids[xid] = oids
+}
+
+// ofXID returns what was reported for transaction xid.
+func (r *walRecorder) ofXID(xid uint32) []uint32 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.xids[xid]
 }
 
 func (r *walRecorder) onSchema(oids []uint32) {
@@ -193,10 +206,34 @@ CREATE TABLE part(id int, k int, PRIMARY KEY (id, k)) PARTITION BY RANGE (k); CR
 	if rec.changed(a) {
 		t.Fatalf("an uncommitted streamed transaction was reported: %v (a=%d parent=%d b=%d)", rec.snapshot(), a, parent, b)
 	}
+	res, err := open.Exec(context.Background(), "SELECT pg_current_xact_id_if_assigned()::text").ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bigXID, _ := strconv.ParseUint(string(res[0].Rows[0][0]), 10, 64)
 	if _, err := open.Exec(context.Background(), "COMMIT").ReadAll(); err != nil {
 		t.Fatal(err)
 	}
 	wait("large transaction", a)
+	// Reports carry the transaction's ID (the low 32 bits of xid8), also for
+	// a streamed one.
+	if got := rec.ofXID(uint32(bigXID)); !slices.Equal(got, []uint32{a}) {
+		t.Errorf("streamed transaction %d reported %v, want [a=%d]", bigXID, got, a)
+	}
+	if _, err := open.Exec(context.Background(), "BEGIN; INSERT INTO parent VALUES (43)").ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+	res, err = open.Exec(context.Background(), "SELECT pg_current_xact_id_if_assigned()::text; COMMIT").ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	smallXID, _ := strconv.ParseUint(string(res[0].Rows[0][0]), 10, 64)
+	pgtest.Eventually(t, 5*time.Second, func() error {
+		if got := rec.ofXID(uint32(smallXID)); !slices.Equal(got, []uint32{parent}) {
+			return fmt.Errorf("transaction %d reported %v, want [parent=%d]", smallXID, got, parent)
+		}
+		return nil
+	})
 	for _, ch := range rec.snapshot() {
 		if slices.Contains(ch, b) || slices.Contains(ch, audit) {
 			t.Errorf("aborted transaction reported: %v", ch)
@@ -266,7 +303,7 @@ func TestConsumerKeepsWritesWorking(t *testing.T) {
 	cons := &invalidate.Consumer{
 		ReplConnect: func(ctx context.Context) (*pgconn.PgConn, error) { return nil, fmt.Errorf("not reached") },
 		Connect:     func(ctx context.Context) (*pgconn.PgConn, error) { return pgconn.Connect(ctx, c.URL("", "", db)) },
-		OnChange:    func([]uint32, time.Time) {},
+		OnChange:    func(uint32, []uint32, time.Time) {},
 		OnLost: func(err error) {
 			select {
 			case errc <- err:

@@ -188,6 +188,7 @@ type cacheState struct {
 
 	invStatement atomic.Uint64 // invalidations by writes through the proxy
 	invWAL       atomic.Uint64 // by the replication stream
+	walOwn       atomic.Uint64 // relation changes of the proxy's own transactions, invalidated at commit already
 	invAdmin     atomic.Uint64 // by PGMEMO INVALIDATE
 
 	bypass       atomic.Uint64 // cacheable reads sent upstream because of session or transaction state
@@ -251,6 +252,9 @@ func (cs *cacheState) sweepPins() {
 				cs.c.Sweep()
 			}
 			cs.stopIdleWAL(time.Now())
+			for _, d := range cs.databases() {
+				d.own.prune(time.Now())
+			}
 		}
 	}
 }
@@ -273,6 +277,7 @@ type dbState struct {
 	rels     sync.Map // OID -> *relStats
 
 	wal *invalidate.Consumer // nil unless CacheOptions.WAL
+	own ownXacts             // this proxy's committed transactions the stream has yet to report
 	// clients counts the database's sessions; idleSince is when the last
 	// one ended (unix ns). walMu guards walStop and walDone: the running
 	// stream's cancel function and end, nil while it is stopped.

@@ -399,3 +399,87 @@ func TestWALIdleStop(t *testing.T) {
 		t.Errorf("%d active slots after a client came back, want 1", n)
 	}
 }
+
+// TestWALOwnWritesNotInvalidatedTwice: a write through pgmemo is invalidated
+// when it commits; when the replication stream then reports the same
+// transaction, the result filled in between (after the commit, so fresh) is
+// kept: the read after the stream caught up is a hit. Autocommit writes in
+// the extended protocol, and blocks committed with a simple or an extended
+// COMMIT. A relation the proxy did not know the transaction wrote (a
+// trigger's) is still invalidated by the stream.
+func TestWALOwnWritesNotInvalidatedTwice(t *testing.T) {
+	p := startProxy(t, withWAL())
+	db := newDB(t)
+	c := pgxConnect(t, p.URL("", "", db))
+	mustExec(t, c, "CREATE TABLE kv(k int PRIMARY KEY, v int); INSERT INTO kv VALUES (1, 0)")
+	waitServing(t, c)
+	ctx := testCtx(t)
+	const q = "SELECT v FROM kv WHERE k = 1"
+	n := 0
+	for _, tt := range []struct {
+		name  string
+		write func(v int) error
+	}{
+		{"autocommit, extended", func(v int) error {
+			_, err := c.Exec(ctx, "UPDATE kv SET v = $1 WHERE k = 1", v)
+			return err
+		}},
+		{"block, simple COMMIT", func(v int) error {
+			for _, sql := range []string{"BEGIN", fmt.Sprintf("UPDATE kv SET v = %d WHERE k = 1", v), "COMMIT"} {
+				if _, err := c.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+		{"block, extended COMMIT", func(v int) error {
+			tx, err := c.Begin(ctx)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, "UPDATE kv SET v = $1 WHERE k = 1", v); err != nil {
+				return err
+			}
+			_, err = tx.Exec(ctx, "COMMIT", pgx.QueryExecModeDescribeExec)
+			return err
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			expect(t, c, "before", q, fmt.Sprint(n), "")
+			expect(t, c, "before: hit", q, fmt.Sprint(n), "hit")
+			st := showStats(t, c)
+			n++
+			if err := tt.write(n); err != nil {
+				t.Fatal(err)
+			}
+			// The fill right after the write is never dropped: the stream
+			// reports the transaction either before the proxy's own
+			// invalidation at commit, or after it, when it is known as the
+			// proxy's own.
+			expect(t, c, "after the write", q, fmt.Sprint(n), "miss-filled")
+			before, _ := strconv.Atoi(st["replication_transactions"])
+			pgtest.Eventually(t, 5*time.Second, func() error {
+				if now, _ := strconv.Atoi(showStats(t, c)["replication_transactions"]); now <= before {
+					return fmt.Errorf("the stream has not reported the write yet (%d transactions)", now)
+				}
+				return nil
+			})
+			waitServing(t, c)
+			expect(t, c, "after the stream reported it", q, fmt.Sprint(n), "hit")
+			t.Logf("relation changes skipped as the proxy's own: %s", showStats(t, c)["invalidations_wal_own_skipped"])
+		})
+	}
+	t.Run("trigger", func(t *testing.T) {
+		mustExec(t, c, `CREATE TABLE audit(id int PRIMARY KEY, n int); INSERT INTO audit VALUES (1, 0);
+CREATE FUNCTION bump() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN UPDATE audit SET n = n + 1 WHERE id = 1; RETURN NEW; END';
+CREATE TABLE trig(id int PRIMARY KEY); CREATE TRIGGER t AFTER INSERT ON trig FOR EACH ROW EXECUTE FUNCTION bump()`)
+		waitServing(t, c)
+		const a = "SELECT n FROM audit WHERE id = 1"
+		expect(t, c, "fill", a, "0", "")
+		expect(t, c, "hit", a, "0", "hit")
+		if _, err := c.Exec(ctx, "INSERT INTO trig VALUES ($1)", 1); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, c, "after the trigger ran", a, "1", "")
+	})
+}

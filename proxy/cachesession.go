@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/pgmemo/pgmemo/cachecore"
@@ -45,6 +46,10 @@ type cacheSession struct {
 	txWrote   bool // the transaction block wrote or had unknown side effects
 	txNoCache bool // REPEATABLE READ, SERIALIZABLE or an imported snapshot
 	errSeen   bool // an ErrorResponse since the last ReadyForQuery
+	// xid is the current transaction's ID when the proxy asked for it
+	// (ownxact.go); xidOK says it did and the transaction has one.
+	xid       uint32
+	xidOK     bool
 	pendTags  []cachecore.Tag
 	pendScope bool
 	pendAll   bool
@@ -371,6 +376,7 @@ func (c *cacheSession) endTx(commit bool) {
 		c.invalidatePending()
 	} else {
 		c.pendTags, c.pendScope, c.pendAll = c.pendTags[:0], false, false
+		c.xidOK = false
 		if c.pendDDL {
 			c.db.forget()
 			c.pendDDL = false
@@ -404,6 +410,12 @@ func (c *cacheSession) invalidatePending() {
 		for _, t := range c.pendTags {
 			c.db.noteInvalidation(uint32(t))
 		}
+	}
+	if c.xidOK {
+		// Registered after the invalidation, before the client learns of
+		// the commit: the stream's report of it may skip these.
+		c.db.own.register(c.xid, c.pendTags, c.pendAll || c.pendScope, time.Now())
+		c.xidOK = false
 	}
 	if c.pendDDL {
 		c.db.forget()

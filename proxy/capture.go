@@ -20,6 +20,9 @@ type pendingX struct {
 	qs      *queryStats
 	sent    time.Time // when the statement went upstream, for qs
 	result  int8      // resultMiss or resultPassthrough; -1: not timed
+	// xid marks the FunctionCall the proxy sent to learn the transaction's
+	// ID (ownxact.go): its answer is read and dropped.
+	xid bool
 	// local, on a Sync, is what the proxy answered for the messages before
 	// it that it did not send (answerMixed): written just before the
 	// server's ReadyForQuery, unless the server reported an error since the
@@ -169,7 +172,7 @@ func (s *session) cacheOnServer(m wire.Message) (drop bool) {
 			x.local = nil
 		}
 		s.cacheReady(m.Body)
-		return x.swallow && htyp == 'S'
+		return x.swallow && (htyp == 'S' || htyp == 'F' && x.xid)
 	case 't':
 		if x.desc != nil && !m.Large {
 			x.desc.paramDesc = append([]byte(nil), m.Raw...)
@@ -198,6 +201,13 @@ func (s *session) cacheOnServer(m wire.Message) (drop bool) {
 		}
 		s.applyNextFx(x, commandTag(m.Body))
 	case 's', 'V': // PortalSuspended, FunctionCallResponse
+		if m.Type == 'V' && x.xid && htyp == 'F' {
+			xid, ok := parseXactID(m.Body)
+			s.mu.Lock()
+			s.cache.xid, s.cache.xidOK = xid, ok
+			s.mu.Unlock()
+			return true
+		}
 		if x.fill != nil {
 			x.fill.abort()
 		}

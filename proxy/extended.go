@@ -488,10 +488,19 @@ func (s *session) forwardBatch(r routing, msgs []bmsg) {
 	}
 	fill := bypass == "" // false after the first statement with effects
 	cache := s.srv.cache.c
+	// Learning the transaction's ID (ownxact.go) needs nothing in flight:
+	// an autocommit batch that writes asks just before its Sync, a block
+	// just before its COMMIT.
+	askXID := s.srv.cache.opts.WAL && r.empty && !c.clientOpen && r.st == stateIdle && msgs[len(msgs)-1].typ == 'S'
+	askAtCommit := s.srv.cache.opts.WAL && r.empty && r.st == stateInTx
+	wrote, txControl := false, false
 	var last lastInfo
-	for _, m := range msgs {
+	for i, m := range msgs {
 		body := m.body(b)
 		var x *pendingX
+		if m.typ == 'S' && i == len(msgs)-1 && askXID && wrote && !txControl {
+			s.askXactID()
+		}
 		switch m.typ {
 		case 'P':
 			if p, ok := decodeParse(body); ok {
@@ -551,11 +560,21 @@ func (s *session) forwardBatch(r routing, msgs []bmsg) {
 			if pt == nil || pt.st == nil {
 				x.fx = unknownFx
 				fill = false
+				wrote, txControl = true, true // unknown: maybe a transaction's end
 				break
 			}
 			pl := s.planOf(pt.st, searchPath)
 			if len(pl.fx) > 0 {
 				x.fx = pl.fx[:1]
+				fx := &pl.fx[0]
+				wrote = wrote || fx.wrote || len(fx.writes) > 0 || fx.scope || fx.all
+				if fx.st != nil && fx.st.Tx != nil {
+					txControl = true
+					if askAtCommit && isPlainCommit(fx.st.Tx) && s.blockWrote() {
+						s.askXactID()
+						askAtCommit = false
+					}
+				}
 			}
 			if pl.qs != nil {
 				pl.qs.calls.Add(1)

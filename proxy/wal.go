@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,14 +33,29 @@ func (cs *cacheState) newWAL(d *dbState) {
 		Connect:     func(ctx context.Context) (*pgconn.PgConn, error) { return connect(ctx, false) },
 		Publication: cs.opts.Publication,
 		Slot:        slotName(cs.opts.ReplicationSlot, d.name),
-		OnChange: func(oids []uint32, commitTime time.Time) {
-			tags := make([]cachecore.Tag, len(oids))
-			for i, oid := range oids {
-				tags[i] = d.tag(oid)
+		OnChange: func(xid uint32, oids []uint32, commitTime time.Time) {
+			tags := make([]cachecore.Tag, 0, len(oids))
+			if own, ok := d.own.take(xid); ok {
+				// Committed through this proxy, which invalidated what it
+				// knew the transaction wrote before acknowledging it: only
+				// the rest is news (see ownxact.go).
+				kept := oids[:0]
+				for _, oid := range oids {
+					if !own.all && !slices.Contains(own.tags, d.tag(oid)) {
+						kept = append(kept, oid)
+					}
+				}
+				cs.walOwn.Add(uint64(len(oids) - len(kept)))
+				oids = kept
 			}
-			c.Invalidate(tags...)
-			d.noteInvalidation(oids...)
-			cs.invWAL.Add(1)
+			for _, oid := range oids {
+				tags = append(tags, d.tag(oid))
+			}
+			if len(tags) > 0 {
+				c.Invalidate(tags...)
+				d.noteInvalidation(oids...)
+				cs.invWAL.Add(1)
+			}
 			d.walInvalidations.Add(uint64(len(oids)))
 			delay := time.Since(commitTime).Nanoseconds()
 			d.walDelays.add(delay)
