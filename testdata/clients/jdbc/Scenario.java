@@ -23,13 +23,14 @@
 // before the reads whose hits it checks, so that the checks do not depend on
 // how late the stream is.
 //
-// pgmemo invalidates a write through it twice: when it commits (before its
-// ReadyForQuery) and again when the replication stream reports the same
-// transaction a moment later, which drops a result filled in between (fresh,
-// but pgmemo cannot tell its own transactions in the stream). So the first
-// read after a write is miss-filled or, if the stream's report came while it
-// ran, miss-not-filled (invalidated_while_filling); once the stream has caught
-// up, the next read fills for good and the one after it is a hit.
+// pgmemo invalidates a write through it when it commits (before its
+// ReadyForQuery); the replication stream reports the same transaction a moment
+// later. pgmemo recognizes its own transactions there when it could learn
+// their ID (extended-protocol writes, as PgJDBC's) and then keeps what was
+// filled in between; otherwise that fill is dropped. The checks after a write
+// accept both: the first read is miss-filled (or miss-not-filled,
+// invalidated_while_filling), and once the stream has caught up a read fills
+// or hits, and the one after it is a hit.
 
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;

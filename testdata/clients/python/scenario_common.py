@@ -111,14 +111,16 @@ class Proxy:
             c.execute("SHOW pgmemo.stats")
             return {name: value for name, value in c.fetchall()}
 
-    # Our own committed writes are invalidated twice: at once when they commit
-    # through pgmemo, and again when the replication stream delivers the
-    # commit, a few milliseconds later. A result filled in between is dropped
-    # by the second invalidation (it is fresh, but pgmemo cannot tell), which
-    # would make the next "repeated read is a hit" check depend on timing. So
-    # after each committed write the scenarios wait for the stream to deliver
-    # it (replication_transactions counts committed transactions with changes
-    # to this database's tables) before reading again.
+    # psycopg2 sends simple queries: an autocommit write is its own
+    # transaction, whose ID pgmemo cannot learn, so it is invalidated twice: at
+    # once when it commits through pgmemo, and again when the replication
+    # stream delivers the commit, a few milliseconds later. A result filled in
+    # between is dropped by the second invalidation (it is fresh, but pgmemo
+    # cannot tell), which would make the next "repeated read is a hit" check
+    # depend on timing. So after each committed write the scenarios wait for
+    # the stream to deliver it (replication_transactions counts committed
+    # transactions with changes to this database's tables) before reading
+    # again.
 
     def wal_mark(self):
         if not PROXY:
