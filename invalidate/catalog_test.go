@@ -436,3 +436,30 @@ CREATE TABLE ruled(id int); CREATE RULE r AS ON INSERT TO ruled DO ALSO INSERT I
 		}
 	}
 }
+
+// TestXactIDFunction finds pg_current_xact_id_if_assigned() (executable by
+// PUBLIC) and not once PUBLIC may no longer run it.
+func TestXactIDFunction(t *testing.T) {
+	ctx, conn := setup(t, "invalidate_xactid")
+	cat := &invalidate.Catalog{Conn: conn.PgConn}
+	oid, err := cat.XactIDFunction(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := conn.Exec(ctx, "SELECT 'pg_catalog.pg_current_xact_id_if_assigned'::regproc::oid").ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := string(res[0].Rows[0][0]); oid == 0 || strconv.FormatUint(uint64(oid), 10) != want {
+		t.Errorf("XactIDFunction = %d, want %s", oid, want)
+	}
+	if _, err := conn.Exec(ctx, "REVOKE EXECUTE ON FUNCTION pg_catalog.pg_current_xact_id_if_assigned() FROM PUBLIC").ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		conn.Exec(ctx, "GRANT EXECUTE ON FUNCTION pg_catalog.pg_current_xact_id_if_assigned() TO PUBLIC").ReadAll()
+	}()
+	if oid, err := cat.XactIDFunction(ctx); err != nil || oid != 0 {
+		t.Errorf("with EXECUTE revoked from PUBLIC: %d, %v; want 0", oid, err)
+	}
+}

@@ -105,15 +105,18 @@ func rank(k byte) int {
 // XactIDFunction returns the OID of the function that reports the current
 // transaction's ID if it has one (pg_current_xact_id_if_assigned, or
 // txid_current_if_assigned before PostgreSQL 13), for a FunctionCall; 0 if
-// the server has neither.
+// the server has neither, or PUBLIC may not execute it (a client's role might
+// then fail to, and the call would abort the client's transaction).
 func (c *Catalog) XactIDFunction(ctx context.Context) (uint32, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.init()
 	var oid uint32
 	err := c.tx(ctx, "", func(s *session) error {
-		rows, err := s.query("xact_id_function", `SELECT COALESCE(pg_catalog.to_regproc('pg_catalog.pg_current_xact_id_if_assigned'),
-  pg_catalog.to_regproc('pg_catalog.txid_current_if_assigned'))::pg_catalog.oid`)
+		rows, err := s.query("xact_id_function", `SELECT f::pg_catalog.oid FROM (SELECT COALESCE(
+    pg_catalog.to_regproc('pg_catalog.pg_current_xact_id_if_assigned'),
+    pg_catalog.to_regproc('pg_catalog.txid_current_if_assigned')) AS f) x
+WHERE f IS NOT NULL AND pg_catalog.has_function_privilege('public', f, 'EXECUTE')`)
 		if err != nil {
 			return err
 		}

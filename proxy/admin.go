@@ -340,6 +340,7 @@ func (srv *Server) cacheStatsRows(d *dbState) [][2]string {
 		{"invalidations_statement", itoa(cs.invStatement.Load())},
 		{"invalidations_wal", itoa(cs.invWAL.Load())},
 		{"invalidations_wal_own_skipped", itoa(cs.walOwn.Load())},
+		{"own_transactions_identified", itoa(cs.ownXactIDs.Load())},
 		{"invalidations_admin", itoa(cs.invAdmin.Load())},
 		{"entries", strconv.Itoa(st.Entries)},
 		{"bytes", itoa(st.Bytes)},

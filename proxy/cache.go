@@ -189,6 +189,7 @@ type cacheState struct {
 	invStatement atomic.Uint64 // invalidations by writes through the proxy
 	invWAL       atomic.Uint64 // by the replication stream
 	walOwn       atomic.Uint64 // relation changes of the proxy's own transactions, invalidated at commit already
+	ownXactIDs   atomic.Uint64 // write transactions whose ID the proxy learned (ownxact.go)
 	invAdmin     atomic.Uint64 // by PGMEMO INVALIDATE
 
 	bypass       atomic.Uint64 // cacheable reads sent upstream because of session or transaction state

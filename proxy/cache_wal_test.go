@@ -457,6 +457,9 @@ func TestWALOwnWritesNotInvalidatedTwice(t *testing.T) {
 			// invalidation at commit, or after it, when it is known as the
 			// proxy's own.
 			expect(t, c, "after the write", q, fmt.Sprint(n), "miss-filled")
+			if got := showStats(t, c)["own_transactions_identified"]; got == st["own_transactions_identified"] {
+				t.Errorf("the write's transaction ID was not learned (own_transactions_identified %s)", got)
+			}
 			before, _ := strconv.Atoi(st["replication_transactions"])
 			pgtest.Eventually(t, 5*time.Second, func() error {
 				if now, _ := strconv.Atoi(showStats(t, c)["replication_transactions"]); now <= before {

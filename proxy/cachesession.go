@@ -415,6 +415,7 @@ func (c *cacheSession) invalidatePending() {
 		// Registered after the invalidation, before the client learns of
 		// the commit: the stream's report of it may skip these.
 		c.db.own.register(c.xid, c.pendTags, c.pendAll || c.pendScope, time.Now())
+		c.cs.ownXactIDs.Add(1)
 		c.xidOK = false
 	}
 	if c.pendDDL {
