@@ -156,23 +156,11 @@ func (c *Cache) nowNano() int64 {
 // An entry found stale or expired is dropped and counted in MissesInvalidated
 // or MissesExpired.
 func (c *Cache) Get(key string) ([]byte, bool) {
-	e, ok := c.store.GetIfPresent(key)
-	if !ok {
-		c.stats.missCold.inc()
-		return nil, false
+	if e, ok := c.lookup(key); ok {
+		c.stats.hits.inc()
+		return e.value, true
 	}
-	if !e.snap.current() {
-		c.stats.missInvalidated.inc()
-		c.drop(key, e)
-		return nil, false
-	}
-	if e.expiresAt != 0 && c.nowNano() >= e.expiresAt {
-		c.stats.missExpired.inc()
-		c.drop(key, e)
-		return nil, false
-	}
-	c.stats.hits.inc()
-	return e.value, true
+	return nil, false
 }
 
 // Miss counts a miss of key for a caller that goes upstream without calling
@@ -181,6 +169,14 @@ func (c *Cache) Get(key string) ([]byte, bool) {
 // or expired entry is dropped and counted as such, anything else as a cold
 // miss.
 func (c *Cache) Miss(key string) {
+	if _, ok := c.lookup(key); ok {
+		c.stats.missCold.inc()
+	}
+}
+
+// lookup returns key's entry if it may be served. Otherwise it counts the
+// miss by its kind and drops a stale or expired entry.
+func (c *Cache) lookup(key string) (*entry, bool) {
 	e, ok := c.store.GetIfPresent(key)
 	switch {
 	case !ok:
@@ -192,8 +188,15 @@ func (c *Cache) Miss(key string) {
 		c.stats.missExpired.inc()
 		c.drop(key, e)
 	default:
-		c.stats.missCold.inc()
+		return e, true
 	}
+	return nil, false
+}
+
+// servable reports whether e may be served: its snapshot is current and its
+// TTL has not passed.
+func (c *Cache) servable(e *entry) bool {
+	return e.snap.current() && (e.expiresAt == 0 || c.nowNano() < e.expiresAt)
 }
 
 // Peek is Get without the statistics: for lookups that are not reads of a
@@ -204,7 +207,7 @@ func (c *Cache) Peek(key string) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	if !e.snap.current() || e.expiresAt != 0 && c.nowNano() >= e.expiresAt {
+	if !c.servable(e) {
 		c.drop(key, e)
 		return nil, false
 	}
@@ -228,22 +231,23 @@ func (c *Cache) drop(key string, e *entry) {
 // The cache keeps value and hands it to readers as it is: the caller must not
 // modify it after Set.
 func (c *Cache) Set(key string, value []byte, snap Snapshot) error {
-	return c.set(key, value, &snap, c.defaultTTL, false, false)
+	return c.set(key, value, &snap, EntryOptions{})
 }
 
 // SetWithTTL is Set with an entry-specific TTL instead of Options.TTL; a ttl of
 // zero or less means the entry never expires.
 func (c *Cache) SetWithTTL(key string, value []byte, snap Snapshot, ttl time.Duration) error {
-	return c.set(key, value, &snap, max(ttl, 0), false, false)
+	return c.set(key, value, &snap, EntryOptions{TTL: neverIfNotPositive(ttl)})
 }
 
 // SetWith is Set with the entry's own options: its TTL and whether it is
 // pinned (see EntryOptions).
 func (c *Cache) SetWith(key string, value []byte, snap Snapshot, o EntryOptions) error {
-	return c.set(key, value, &snap, o.ttl(c.defaultTTL), o.Pin, o.Meta)
+	return c.set(key, value, &snap, o)
 }
 
-func (c *Cache) set(key string, value []byte, snap *Snapshot, ttl time.Duration, pin, meta bool) error {
+func (c *Cache) set(key string, value []byte, snap *Snapshot, o EntryOptions) error {
+	ttl := o.ttl(c.defaultTTL)
 	size := len(key) + len(value)
 	if size > c.maxEntry {
 		c.stats.rejects.Add(1)
@@ -262,9 +266,9 @@ func (c *Cache) set(key string, value []byte, snap *Snapshot, ttl time.Duration,
 		ttl:    ttl,
 		weight: weight,
 		size:   weight,
-		meta:   meta,
+		meta:   o.Meta,
 	}
-	if pin {
+	if o.Pin {
 		c.pin(key, e)
 	}
 	if ttl > 0 {

@@ -13,9 +13,8 @@ type Usage struct {
 // reports, not for the hit path.
 func (c *Cache) TagUsage() map[Tag]Usage {
 	out := map[Tag]Usage{}
-	now := c.nowNano()
 	for _, e := range c.store.All() {
-		if e.meta || !e.snap.current() || e.expiresAt != 0 && now >= e.expiresAt {
+		if e.meta || !c.servable(e) {
 			continue
 		}
 		for _, tv := range e.snap.tags {

@@ -90,7 +90,7 @@ func (f Fill) Complete(value []byte) error {
 	if !f.leader {
 		return ErrNotLeader
 	}
-	return f.complete(value, f.f.c.defaultTTL, EntryOptions{})
+	return f.complete(value, EntryOptions{})
 }
 
 // CompleteWithTTL is Complete with an entry-specific TTL instead of
@@ -99,7 +99,7 @@ func (f Fill) CompleteWithTTL(value []byte, ttl time.Duration) error {
 	if !f.leader {
 		return ErrNotLeader
 	}
-	return f.complete(value, max(ttl, 0), EntryOptions{})
+	return f.complete(value, EntryOptions{TTL: neverIfNotPositive(ttl)})
 }
 
 // CompleteWith is Complete with the entry's own options, as in SetWith.
@@ -107,10 +107,10 @@ func (f Fill) CompleteWith(value []byte, o EntryOptions) error {
 	if !f.leader {
 		return ErrNotLeader
 	}
-	return f.complete(value, o.ttl(f.f.c.defaultTTL), o)
+	return f.complete(value, o)
 }
 
-func (f Fill) complete(value []byte, ttl time.Duration, o EntryOptions) error {
+func (f Fill) complete(value []byte, o EntryOptions) error {
 	fl := f.f
 	if fl.leaderDone.Swap(true) {
 		return &SetError{Key: fl.key, Size: len(fl.key) + len(value), Err: ErrFillDone}
@@ -120,7 +120,7 @@ func (f Fill) complete(value []byte, ttl time.Duration, o EntryOptions) error {
 	}
 	// The value is stored before the fill is unregistered, so that a caller
 	// finds either the fill or the stored value.
-	err := fl.c.set(fl.key, value, &fl.snap, ttl, o.Pin, o.Meta)
+	err := fl.c.set(fl.key, value, &fl.snap, o)
 	fl.release(value, err == nil || fl.snap.current())
 	return err
 }

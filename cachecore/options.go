@@ -82,6 +82,15 @@ type EntryOptions struct {
 	Meta bool
 }
 
+// neverIfNotPositive maps SetWithTTL's ttl (zero or less: never expires) to
+// EntryOptions.TTL (negative: never expires).
+func neverIfNotPositive(ttl time.Duration) time.Duration {
+	if ttl <= 0 {
+		return -1
+	}
+	return ttl
+}
+
 func (o EntryOptions) ttl(def time.Duration) time.Duration {
 	switch {
 	case o.TTL == 0:

@@ -60,10 +60,9 @@ func (c *Cache) adjustMaximum() {
 // other entries. It costs O(pinned entries).
 func (c *Cache) Sweep() int {
 	n := 0
-	now := c.nowNano()
 	c.pins.keys.Range(func(k, v any) bool {
 		e := v.(*entry)
-		if !e.snap.current() || e.expiresAt != 0 && now >= e.expiresAt {
+		if !c.servable(e) {
 			c.drop(k.(string), e)
 			n++
 		}
