@@ -142,7 +142,7 @@ func (s *session) isAdmin() bool {
 func (s *session) appendAdmin(b []byte, pl *plan, withDesc bool) ([]byte, *wire.Error) {
 	a := pl.admin
 	if a.privileged() && !s.isAdmin() {
-		return b, wire.Errorf(wire.CodeInsufficientPrivilege, "permission denied: %s needs a superuser or a role in --admin-roles", adminName(a))
+		return b, adminDenied(a)
 	}
 	start := len(b)
 	if withDesc {
@@ -232,6 +232,11 @@ func (s *session) appendAdmin(b []byte, pl *plan, withDesc bool) ([]byte, *wire.
 		cs.invAdmin.Add(1)
 	}
 	return appendCommandComplete(b, a.tag()), nil
+}
+
+// adminDenied is the error a role that may not run a command gets.
+func adminDenied(a adminCommand) *wire.Error {
+	return wire.Errorf(wire.CodeInsufficientPrivilege, "permission denied: %s needs a superuser or a role in --admin-roles", adminName(a))
 }
 
 func adminName(a adminCommand) string {

@@ -18,9 +18,10 @@ import (
 // maybeAdminCommand is the relay's cheap test: does text start, after
 // whitespace and comments, with SHOW pgmemo. or PGMEMO?
 func maybeAdminCommand(text []byte) bool {
-	rest := text[skipSpaceAndComments(unsafeString(text)):]
+	t := unsafeString(text)
+	rest := t[skipSpaceAndComments(t):]
 	return hasPrefixFold(rest, "pgmemo") ||
-		hasPrefixFold(rest, "show") && strings.Contains(strings.ToLower(string(rest[:min(len(rest), 64)])), "pgmemo.")
+		hasPrefixFold(rest, "show") && strings.Contains(strings.ToLower(rest[:min(len(rest), 64)]), "pgmemo.")
 }
 
 // skipSpaceAndComments returns the offset of text's first byte that is not
@@ -60,8 +61,19 @@ func skipSpaceAndComments(text string) int {
 	return i
 }
 
-func hasPrefixFold(b []byte, prefix string) bool {
-	return len(b) >= len(prefix) && strings.EqualFold(string(b[:len(prefix)]), prefix)
+// hasPrefixFold reports whether b starts with prefix, a lower-case ASCII
+// word, in any case. It does not allocate: the relay calls it for every
+// Query when caching is off.
+func hasPrefixFold(b string, prefix string) bool {
+	if len(b) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		if b[i]|0x20 != prefix[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // routeAdminOff answers m, a Query, if it is a pgmemo command and nothing is
@@ -82,7 +94,7 @@ func (s *session) routeAdminOff(m wire.Message) bool {
 	}
 	out := s.localOut[:0]
 	if cmd.privileged() && !s.isAdmin() {
-		out = wire.AppendErrorResponse(out, "ERROR", wire.Errorf(wire.CodeInsufficientPrivilege, "permission denied: %s needs a superuser or a role in --admin-roles", adminName(cmd)))
+		out = wire.AppendErrorResponse(out, "ERROR", adminDenied(cmd))
 	} else {
 		out = cmd.appendRowDescription(out)
 		switch cmd {
@@ -97,17 +109,7 @@ func (s *session) routeAdminOff(m wire.Message) bool {
 		}
 		out = appendCommandComplete(out, cmd.tag())
 	}
-	s.mu.Lock()
-	st := s.state()
-	s.mu.Unlock()
-	status := byte('I')
-	switch st {
-	case stateInTx:
-		status = 'T'
-	case stateFailedTx:
-		status = 'E'
-	}
-	s.localOut = appendReady(out, status)
+	s.localOut = appendReady(out, routing{st: s.state()}.status())
 	s.writeLocal(s.localOut)
 	return true
 }

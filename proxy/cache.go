@@ -230,31 +230,30 @@ func newCacheState(opts CacheOptions, up *Upstream, log *slog.Logger) (*cacheSta
 	}
 	cs.rules.Store(&rules)
 	cs.wg.Add(1)
-	go cs.sweepPins()
+	go cs.maintain()
 	return cs, nil
 }
 
-// pinSweepInterval is how often pinned entries that went stale are reclaimed.
-const pinSweepInterval = 2 * time.Second
+// maintainInterval is how often maintain runs.
+const maintainInterval = 2 * time.Second
 
-// sweepPins returns the memory of stale pinned entries (which are never
-// evicted) to the rest of the cache, and stops the replication streams of
-// databases idle for CacheOptions.WALIdleTimeout, until the cache stops.
-func (cs *cacheState) sweepPins() {
+// maintain, until the cache stops, returns the memory of stale pinned entries
+// (which are never evicted) to the rest of the cache, and per database stops
+// a replication stream idle for CacheOptions.WALIdleTimeout and forgets own
+// transactions the stream never reported.
+func (cs *cacheState) maintain() {
 	defer cs.wg.Done()
-	t := time.NewTicker(pinSweepInterval)
+	t := time.NewTicker(maintainInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-cs.ctx.Done():
 			return
-		case <-t.C:
-			if cs.c.Stats().PinnedEntries > 0 {
-				cs.c.Sweep()
-			}
-			cs.stopIdleWAL(time.Now())
+		case now := <-t.C:
+			cs.c.Sweep()
 			for _, d := range cs.databases() {
-				d.own.prune(time.Now())
+				cs.stopIdleWAL(d, now)
+				d.own.prune(now)
 			}
 		}
 	}

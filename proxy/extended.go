@@ -492,7 +492,7 @@ func (s *session) forwardBatch(r routing, msgs []bmsg) {
 	// an autocommit batch that writes asks just before its Sync, a block
 	// just before its COMMIT.
 	askXID := s.srv.cache.opts.WAL && r.empty && !c.clientOpen && r.st == stateIdle && msgs[len(msgs)-1].typ == 'S'
-	askAtCommit := s.srv.cache.opts.WAL && r.empty && r.st == stateInTx
+	askedAtCommit := false
 	wrote, txControl := false, false
 	var last lastInfo
 	for i, m := range msgs {
@@ -567,12 +567,12 @@ func (s *session) forwardBatch(r routing, msgs []bmsg) {
 			if len(pl.fx) > 0 {
 				x.fx = pl.fx[:1]
 				fx := &pl.fx[0]
-				wrote = wrote || fx.wrote || len(fx.writes) > 0 || fx.scope || fx.all
+				wrote = wrote || fx.wrote
 				if fx.st != nil && fx.st.Tx != nil {
 					txControl = true
-					if askAtCommit && isPlainCommit(fx.st.Tx) && s.blockWrote() {
+					if !askedAtCommit && s.commitNeedsXactID(fx.st, r.st, r.empty) {
 						s.askXactID()
-						askAtCommit = false
+						askedAtCommit = true
 					}
 				}
 			}

@@ -2,8 +2,8 @@ package proxy
 
 import (
 	"bytes"
-	"context"
 	"slices"
+	"strings"
 
 	"github.com/pgmemo/pgmemo/query"
 )
@@ -65,26 +65,19 @@ func (s *session) answerMixed(r routing) bool {
 }
 
 // upstreamPrefix finds the leading messages of msgs that answerMixed sends
-// upstream: Closes, and Parse/Bind/Execute of a READ COMMITTED BEGIN. It
-// returns their number, whether a BEGIN is among them, and the statements and
-// portals they close (for answerBatch's view).
+// upstream: Closes, and Parse/Bind/Execute of a READ COMMITTED BEGIN (the
+// Parse may be missing when the statement was prepared before). It returns
+// their number, whether a BEGIN is among them, and the statements and portals
+// they close (for answerBatch's view). It runs for every batch that is not
+// answered locally, so it looks at a Parse's text before asking for its plan.
 func (s *session) upstreamPrefix(r routing, msgs []bmsg) (k int, began bool, closed []viewEntry) {
 	c := s.cache
 	b := &c.batch
-	beginStmts := map[string]bool{}   // statements of this prefix (or the session) that are BEGIN
-	beginPortals := map[string]bool{} // portals bound to them
-	isBegin := func(text string) bool {
-		pl := s.srv.cache.planFor(context.Background(), c.db, r.searchPath, text)
-		if len(pl.an.Statements) != 1 {
-			return false
-		}
-		tx := pl.an.Statements[0].Tx
-		return tx != nil && tx.Kind == query.TxBegin && (tx.Isolation == "" || readCommitted(tx.Isolation))
-	}
-	for k = 0; k < len(msgs); k++ {
-		m := msgs[k]
-		body := m.body(b)
-		switch m.typ {
+	var beginStmt, beginPortal []byte // the BEGIN's statement once parsed, its portal once bound
+	parsed, bound := false, false
+	for ; k < len(msgs); k++ {
+		body := msgs[k].body(b)
+		switch msgs[k].typ {
 		case 'C':
 			kind, name, ok := decodeTarget(body)
 			if !ok {
@@ -93,30 +86,55 @@ func (s *session) upstreamPrefix(r routing, msgs []bmsg) (k int, began bool, clo
 			closed = append(closed, viewEntry{portal: kind == 'P', name: name, closed: true})
 			continue
 		case 'P':
-			if p, ok := decodeParse(body); ok && isBegin(string(p.query)) {
-				beginStmts[string(p.name)] = true
+			if p, ok := decodeParse(body); ok && !parsed && !bound && !began && s.isBegin(r, unsafeString(p.query), nil) {
+				beginStmt, parsed = p.name, true
 				continue
 			}
 		case 'B':
-			if bm, ok := decodeBind(body); ok {
+			if bm, ok := decodeBind(body); ok && !bound && !began {
 				st := c.stmts[string(bm.stmt)]
-				if beginStmts[string(bm.stmt)] || st != nil && isBegin(st.text) && !slices.ContainsFunc(closed, func(e viewEntry) bool { return !e.portal && bytes.Equal(e.name, bm.stmt) }) {
-					beginPortals[string(bm.portal)] = true
+				if parsed && bytes.Equal(bm.stmt, beginStmt) ||
+					!parsed && st != nil && !closedStmt(closed, bm.stmt) && s.isBegin(r, st.text, st) {
+					beginPortal, bound = bm.portal, true
 					continue
 				}
 			}
 		case 'E':
-			if name, _, ok := decodeExecute(body); ok && beginPortals[string(name)] {
+			if name, _, ok := decodeExecute(body); ok && bound && !began && bytes.Equal(name, beginPortal) {
 				began = true
 				continue
 			}
 		}
 		break
 	}
-	// A BEGIN parsed or bound but not executed in the prefix leaves the
-	// rest referring to it: not this function's case.
-	if len(beginStmts) > 0 && !began || len(beginPortals) > 0 && !began {
+	if (parsed || bound) && !began {
+		// A BEGIN parsed or bound but not executed in the prefix leaves the
+		// rest referring to it: not this function's case.
 		return 0, false, nil
 	}
 	return k, began, closed
+}
+
+// isBegin reports whether text, the text of st (nil: a statement not kept),
+// is a READ COMMITTED BEGIN or START TRANSACTION. A text that does not start
+// with either word is rejected without a plan lookup.
+func (s *session) isBegin(r routing, text string, st *stmt) bool {
+	word := text[skipSpaceAndComments(text):]
+	if !hasPrefixFold(word, "begin") && !hasPrefixFold(word, "start") {
+		return false
+	}
+	if st == nil {
+		st = &stmt{text: strings.Clone(text)}
+	}
+	pl := s.planOf(st, r.searchPath)
+	if len(pl.an.Statements) != 1 {
+		return false
+	}
+	tx := pl.an.Statements[0].Tx
+	return tx != nil && tx.Kind == query.TxBegin && (tx.Isolation == "" || readCommitted(tx.Isolation))
+}
+
+// closedStmt reports whether closed closes the statement named name.
+func closedStmt(closed []viewEntry, name []byte) bool {
+	return slices.ContainsFunc(closed, func(e viewEntry) bool { return !e.portal && bytes.Equal(e.name, name) })
 }

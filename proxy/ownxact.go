@@ -141,13 +141,15 @@ func (s *session) askXactID() {
 	s.pipe.pushX('F', &pendingX{xid: true, swallow: true, result: -1})
 }
 
-// isPlainCommit reports a COMMIT that ends the block (not AND CHAIN, not
-// COMMIT PREPARED).
-func isPlainCommit(tx *query.Tx) bool { return tx.Kind == query.TxCommit && !tx.Chain }
-
-// blockWrote reports whether the transaction block has writes the proxy will
-// invalidate at its commit.
-func (s *session) blockWrote() bool {
+// commitNeedsXactID reports whether st, about to be sent in a transaction
+// block (state) with nothing in flight upstream (idle), is a COMMIT that
+// should be preceded by the FunctionCall: a plain COMMIT (not AND CHAIN, not
+// COMMIT PREPARED) of a block with writes the proxy will invalidate, with WAL
+// invalidation on.
+func (s *session) commitNeedsXactID(st *query.Statement, state state, idle bool) bool {
+	if !s.srv.cache.opts.WAL || !idle || state != stateInTx || st.Tx == nil || st.Tx.Kind != query.TxCommit || st.Tx.Chain {
+		return false
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.cache

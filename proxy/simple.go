@@ -90,10 +90,8 @@ func (s *session) routeQuery(m wire.Message) error {
 		pl.qs.misses.Add(1)
 		x.qs = pl.qs
 	}
-	if s.srv.cache.opts.WAL && empty && r.st == stateInTx && len(pl.an.Statements) == 1 {
-		if st := pl.an.Statements[0]; st.Tx != nil && isPlainCommit(st.Tx) && s.blockWrote() {
-			s.askXactID() // ownxact.go
-		}
+	if len(pl.an.Statements) == 1 && s.commitNeedsXactID(pl.an.Statements[0], r.st, empty) {
+		s.askXactID() // ownxact.go
 	}
 	s.upBuf = append(s.upBuf, m.Raw...)
 	s.pipe.pushX('Q', x)

@@ -102,29 +102,24 @@ func (cs *cacheState) runWAL(d *dbState) {
 	}()
 }
 
-// stopIdleWAL stops the streams of databases without clients for
+// stopIdleWAL stops d's stream if d has had no client for
 // CacheOptions.WALIdleTimeout. Changes made while a stream is stopped are
-// never seen, so everything cached from its database is dropped, after the
-// stream has stopped (until then it was current, and no fill happens after:
-// without a current stream nothing is served or filled).
-func (cs *cacheState) stopIdleWAL(now time.Time) {
+// never seen, so everything cached from d is dropped, after the stream has
+// stopped (until then it was current, and no fill happens after: without a
+// current stream nothing is served or filled).
+func (cs *cacheState) stopIdleWAL(d *dbState, now time.Time) {
 	idle := cs.opts.walIdleTimeout()
-	if idle <= 0 || !cs.opts.WAL {
+	if idle <= 0 || d.wal == nil || d.clients.Load() != 0 || now.UnixNano()-d.idleSince.Load() < int64(idle) {
 		return
 	}
-	for _, d := range cs.databases() {
-		if d.wal == nil || d.clients.Load() != 0 || now.UnixNano()-d.idleSince.Load() < int64(idle) {
-			continue
-		}
-		d.walMu.Lock()
-		if d.walStop != nil && d.clients.Load() == 0 {
-			d.walStop()
-			<-d.walDone
-			d.walStop, d.walDone = nil, nil
-			cs.c.InvalidateScope(d.scope)
-			cs.log.Info("replication stream stopped: no client of the database", "database", d.name, "idle", idle)
-		}
-		d.walMu.Unlock()
+	d.walMu.Lock()
+	defer d.walMu.Unlock()
+	if d.walStop != nil && d.clients.Load() == 0 {
+		d.walStop()
+		<-d.walDone
+		d.walStop, d.walDone = nil, nil
+		cs.c.InvalidateScope(d.scope)
+		cs.log.Info("replication stream stopped: no client of the database", "database", d.name, "idle", idle)
 	}
 }
 
