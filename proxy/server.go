@@ -193,7 +193,7 @@ func (s *Server) Serve(l net.Listener) error {
 			return fmt.Errorf("proxy: accept: %w", err)
 		}
 		backoff = 0
-		sess := s.newSession(conn)
+		sess := s.newSession(newRawConn(conn))
 		if sess == nil { // draining
 			conn.Close()
 			continue

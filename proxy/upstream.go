@@ -93,6 +93,7 @@ func (u *Upstream) dialTarget(ctx context.Context, t target) (net.Conn, error) {
 		tc.SetNoDelay(true)
 		tc.SetKeepAlive(true)
 	}
+	conn = newRawConn(conn)
 	if t.tls == nil {
 		return conn, nil
 	}
