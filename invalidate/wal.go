@@ -233,10 +233,22 @@ func (c *Consumer) stream(ctx context.Context) error {
 	var pending []position // read positions not yet reached
 	received := start
 	interval := c.pollInterval()
+	// The loop wakes at least every interval to pass the poller's positions
+	// on. A read deadline on the socket does that; a context per message (what
+	// ReceiveMessage would need) cost a timer and a watcher for every change
+	// in a busy stream. Cancelling ctx expires the deadline at once.
+	conn := repl.Conn()
+	stopWake := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Now()) })
+	defer stopWake()
+	conn.SetReadDeadline(time.Now().Add(interval))
 	for {
-		rctx, rcancel := context.WithTimeout(ctx, interval)
-		msg, err := repl.ReceiveMessage(rctx)
-		rcancel()
+		if ctx.Err() != nil {
+			return fmt.Errorf("replication stream: %w", ctx.Err())
+		}
+		msg, err := repl.ReceiveMessage(context.Background())
+		if pgconn.Timeout(err) {
+			conn.SetReadDeadline(time.Now().Add(interval))
+		}
 		// Drain the poller's positions and ask for a keepalive.
 		asked := false
 		for more := true; more; {
@@ -261,6 +273,9 @@ func (c *Consumer) stream(ctx context.Context) error {
 		if err != nil {
 			if pgconn.Timeout(err) && ctx.Err() == nil {
 				continue
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("replication stream: %w", ctx.Err())
 			}
 			return fmt.Errorf("replication stream: %w", err)
 		}
