@@ -35,7 +35,11 @@
 //     complete message is buffered, so a pipelined batch or a large result costs
 //     a write per batch rather than per message, and memory per connection stays
 //     bounded: messages larger than Server.MaxBufferedBytes are streamed through
-//     in chunks. The session state (see state.go) follows the server's
+//     in chunks. On Linux both sockets read and write through rawconn_linux.go:
+//     system calls the Go scheduler does not see, waiting for readiness through
+//     the runtime's poller as net.Conn does, so that a loopback write that wakes
+//     the peer does not make the runtime hand the thread's P to another thread.
+//     The session state (see state.go) follows the server's
 //     messages: ReadyForQuery gives the transaction status, Copy*Response the
 //     COPY modes. The pipeline (pipeline.go) records every forwarded message
 //     that expects an answer and is advanced by the server's answers, following
