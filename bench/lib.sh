@@ -62,7 +62,7 @@ detect_prereqs() {
     if needs_target pgpool && { [ -z "$PGPOOL" ] || [ ! -x "$PGPOOL" ]; }; then
         MISSING+=("pgpool (pgpool-II)"); PKGS+=(pgpool2)
     fi
-    if needs_target relayfloor && ! command -v go >/dev/null 2>&1; then
+    if { needs_target relayfloor || needs_target relayfloor-go; } && ! command -v go >/dev/null 2>&1; then
         MISSING+=("go (to build ./bench/relayfloor)")
     fi
     if needs_pgmemo && [ -z "${PGMEMO_BIN:-}" ] && ! command -v go >/dev/null 2>&1; then

@@ -33,8 +33,8 @@
 #   TARGETS="direct pgmemo pgmemo-cache pgbouncer pgpool"   from targets.sh ("direct" is always
 #                     run, first); also pgmemo-p1 (the relay with GOMAXPROCS=1) and pgmemo-wal
 #                     (the default configuration: cache + invalidation through logical replication)
-#                     and relayfloor (bench/relayfloor: a byte-copying epoll relay in Go, the
-#                     cost floor of an event-loop relay; not pgmemo)
+#                     and relayfloor / relayfloor-go (bench/relayfloor: a byte-copying relay in
+#                     Go, in one epoll loop / with two goroutines per client; not pgmemo)
 #   SCALE=10          pgbench -i -s
 #   HOT_ROWS=1000     size of the hot set (workload hot)
 #   SELECT_COLD=1     before each select run, a no-op UPDATE through the target empties a cache

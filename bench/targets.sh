@@ -186,28 +186,35 @@ target_pgmemo_down() { stop_pid pgmemo "${TG_PID[pgmemo]:-}" TERM 35; TG_PID[pgm
 target_pgmemo-p1_up() { pgmemo_up pgmemo-p1 "--invalidation off" GOMAXPROCS=1; }
 target_pgmemo-p1_down() { stop_pid pgmemo-p1 "${TG_PID[pgmemo-p1]:-}" TERM 35; TG_PID[pgmemo-p1]=; }
 
-# relayfloor (not in the default TARGETS): bench/relayfloor, a byte-copying TCP relay in Go
-# on one OS thread with an epoll loop. Not pgmemo: a measuring stick for what an event-loop
+# relayfloor, relayfloor-go (not in the default TARGETS): bench/relayfloor, a byte-copying
+# TCP relay in Go, on one OS thread with an epoll loop (relayfloor) or with two goroutines
+# per client (relayfloor-go). Not pgmemo: a measuring stick for what an event-loop
 # relay costs on this machine, next to pgmemo's relay and PgBouncer.
-target_relayfloor_up() {
-    local bin=$WORK/relayfloor port
-    (cd "$REPO" && go build -o "$bin" ./bench/relayfloor) >"$LOGS/go-build-relayfloor.log" 2>&1 \
-        || { cat "$LOGS/go-build-relayfloor.log" >&2; die "go build ./bench/relayfloor failed"; }
+target_relayfloor_up() { relayfloor_up relayfloor epoll; }
+target_relayfloor_down() { stop_pid relayfloor "${TG_PID[relayfloor]:-}" TERM 10; TG_PID[relayfloor]=; }
+# relayfloor-go: the same byte copy with two goroutines per client (pgmemo's shape).
+target_relayfloor-go_up() { relayfloor_up relayfloor-go goroutines; }
+target_relayfloor-go_down() { stop_pid relayfloor-go "${TG_PID[relayfloor-go]:-}" TERM 10; TG_PID[relayfloor-go]=; }
+
+# relayfloor_up NAME MODE: start bench/relayfloor -mode MODE as target NAME.
+relayfloor_up() {
+    local name=$1 mode=$2 bin=$WORK/$1/relayfloor port
+    mkdir -p "$WORK/$name"
+    (cd "$REPO" && go build -o "$bin" ./bench/relayfloor) >"$LOGS/go-build-$name.log" 2>&1 \
+        || { cat "$LOGS/go-build-$name.log" >&2; die "go build ./bench/relayfloor failed"; }
     # shellcheck disable=SC2046
     port=$(free_port $(taken_ports))
-    local argv=("$bin" -listen "127.0.0.1:$port" -upstream "127.0.0.1:$PG_PORT")
-    start_daemon relayfloor relayfloor "$LOGS/relayfloor.log" "${RUNAS[@]}" "${argv[@]}"
-    TG_PID[relayfloor]=$DAEMON_PID
-    wait_sql "$port" "$BENCH_DB" 30 || { tail -20 "$LOGS/relayfloor.log" >&2; die "relayfloor does not answer on 127.0.0.1:$port"; }
-    TG_PORT[relayfloor]=$port
-    TG_DB[relayfloor]=$BENCH_DB
-    TG_MODES[relayfloor]="simple extended prepared"
-    TG_DESC[relayfloor]="bench/relayfloor (byte-copying epoll relay in Go, one thread; not pgmemo), 127.0.0.1:$port"
-    TG_CMD[relayfloor]="cd $REPO && go build -o $bin ./bench/relayfloor; $(printf '%q ' "${argv[@]}")"
-    log "relayfloor up on 127.0.0.1:$port"
+    local argv=("$bin" -mode "$mode" -listen "127.0.0.1:$port" -upstream "127.0.0.1:$PG_PORT")
+    start_daemon "$name" relayfloor "$LOGS/$name.log" "${RUNAS[@]}" "${argv[@]}"
+    TG_PID[$name]=$DAEMON_PID
+    wait_sql "$port" "$BENCH_DB" 30 || { tail -20 "$LOGS/$name.log" >&2; die "$name does not answer on 127.0.0.1:$port"; }
+    TG_PORT[$name]=$port
+    TG_DB[$name]=$BENCH_DB
+    TG_MODES[$name]="simple extended prepared"
+    TG_DESC[$name]="bench/relayfloor -mode $mode (byte-copying relay in Go; not pgmemo), 127.0.0.1:$port"
+    TG_CMD[$name]="cd $REPO && go build -o $bin ./bench/relayfloor; $(printf '%q ' "${argv[@]}")"
+    log "$name up on 127.0.0.1:$port"
 }
-target_relayfloor_down() { stop_pid relayfloor "${TG_PID[relayfloor]:-}" TERM 10; TG_PID[relayfloor]=; }
-
 # pgmemo-cache: the result cache on, kept fresh by the writes that go through pgmemo
 # (--invalidation statement; no replication connection).  Settings:
 #   PGMEMO_CACHE_MAX_BYTES=256MiB  PGMEMO_CACHE_TTL= (none)  PGMEMO_TX_POLICY=until-write

@@ -9,6 +9,11 @@
 //	go run ./bench/relayfloor -listen 127.0.0.1:7432 -upstream 127.0.0.1:5432
 //	pgbench -n -S -c 8 -j 2 -T 8 -h 127.0.0.1 -p 7432 ...
 //
+// With -mode goroutines it relays with two goroutines per client instead, one
+// per direction, reading and writing with RawSyscall through the runtime's
+// poller as pgmemo does: the difference between the two modes is the cost of
+// that design, and the difference to pgmemo the cost of pgmemo's own work.
+//
 // It does no authentication, framing or cancel mapping of its own (the
 // server's authentication passes through), and a write that would block is
 // finished with poll(2) on that one socket, which is acceptable for pgbench's
@@ -28,8 +33,17 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:7432", "address to listen on")
 	upstream := flag.String("upstream", "127.0.0.1:5432", "PostgreSQL host:port")
+	mode := flag.String("mode", "epoll", "epoll: one thread, one epoll loop; goroutines: two goroutines per client, one per direction (pgmemo's shape), on the runtime's poller")
 	flag.Parse()
-	err := run(*listen, *upstream) // returns only when it fails
+	var err error // run and runGoroutines return only when they fail
+	switch *mode {
+	case "epoll":
+		err = run(*listen, *upstream)
+	case "goroutines":
+		err = runGoroutines(*listen, *upstream)
+	default:
+		err = fmt.Errorf("unknown -mode %q", *mode)
+	}
 	fmt.Fprintln(os.Stderr, "relayfloor:", err)
 	os.Exit(1)
 }
@@ -155,4 +169,76 @@ func writeAll(fd int, b []byte) bool {
 		}
 	}
 	return true
+}
+
+// runGoroutines serves with two goroutines per client, one per direction.
+func runGoroutines(listen, upstream string) error {
+	l, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return err
+		}
+		u, err := net.Dial("tcp", upstream)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		cr, err1 := c.(*net.TCPConn).SyscallConn()
+		ur, err2 := u.(*net.TCPConn).SyscallConn()
+		if err1 != nil || err2 != nil {
+			c.Close()
+			u.Close()
+			continue
+		}
+		done := func() { c.Close(); u.Close() }
+		go copyRaw(ur, cr, done)
+		go copyRaw(cr, ur, done)
+	}
+}
+
+// copyRaw copies from src to dst until either fails, with system calls the
+// scheduler does not see.
+func copyRaw(dst, src syscall.RawConn, done func()) {
+	defer done()
+	buf := make([]byte, 32<<10)
+	var n int
+	var errno syscall.Errno
+	read := func(fd uintptr) bool {
+		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
+		if e == syscall.EAGAIN {
+			return false
+		}
+		n, errno = int(r), e
+		return true
+	}
+	var out []byte
+	write := func(fd uintptr) bool {
+		for len(out) > 0 {
+			w, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&out[0])), uintptr(len(out)))
+			switch e {
+			case 0:
+				out = out[w:]
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				return false
+			default:
+				errno = e
+				return true
+			}
+		}
+		return true
+	}
+	for {
+		if err := src.Read(read); err != nil || errno != 0 || n == 0 {
+			return
+		}
+		out = buf[:n]
+		if err := dst.Write(write); err != nil || errno != 0 {
+			return
+		}
+	}
 }
