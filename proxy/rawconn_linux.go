@@ -65,36 +65,25 @@ func (c *rawConn) Read(p []byte) (int, error) {
 	defer c.rmu.Unlock()
 	c.rbuf, c.rn, c.rerrno = p, 0, 0
 	err := c.rc.Read(c.readFn)
-	n, errno := c.rn, c.rerrno
+	err = c.result("read", err, c.rerrno)
 	c.rbuf = nil
 	switch {
 	case err != nil:
-		return 0, c.opError("read", err)
-	case errno != 0:
-		return 0, c.opError("read", os.NewSyscallError("read", errno))
-	case n == 0:
+		return 0, err
+	case c.rn == 0:
 		return 0, io.EOF
 	}
-	return n, nil
+	return c.rn, nil
 }
 
 // read is the callback of Read: false means "not ready, wait and call again".
 func (c *rawConn) read(fd uintptr) bool {
-	p := c.rbuf
-	for {
-		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-		switch e {
-		case 0:
-			c.rn = int(r)
-			return true
-		case syscall.EINTR:
-		case syscall.EAGAIN:
-			return false
-		default:
-			c.rerrno = e
-			return true
-		}
+	n, e := rawIO(syscall.SYS_READ, fd, c.rbuf)
+	if e == syscall.EAGAIN {
+		return false
 	}
+	c.rn, c.rerrno = n, e
+	return true
 }
 
 func (c *rawConn) Write(p []byte) (int, error) {
@@ -105,27 +94,19 @@ func (c *rawConn) Write(p []byte) (int, error) {
 	defer c.wmu.Unlock()
 	c.wbuf, c.wn, c.werrno = p, 0, 0
 	err := c.rc.Write(c.writeFn)
-	n, errno := c.wn, c.werrno
+	err = c.result("write", err, c.werrno)
 	c.wbuf = nil
-	switch {
-	case err != nil:
-		return n, c.opError("write", err)
-	case errno != 0:
-		return n, c.opError("write", os.NewSyscallError("write", errno))
-	}
-	return n, nil
+	return c.wn, err
 }
 
 // write is the callback of Write: it writes until everything is written, the
 // socket is full (false: wait and call again) or an error.
 func (c *rawConn) write(fd uintptr) bool {
-	p := c.wbuf
-	for c.wn < len(p) {
-		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[c.wn])), uintptr(len(p)-c.wn))
+	for c.wn < len(c.wbuf) {
+		n, e := rawIO(syscall.SYS_WRITE, fd, c.wbuf[c.wn:])
 		switch e {
 		case 0:
-			c.wn += int(r)
-		case syscall.EINTR:
+			c.wn += n
 		case syscall.EAGAIN:
 			return false
 		default:
@@ -134,6 +115,32 @@ func (c *rawConn) write(fd uintptr) bool {
 		}
 	}
 	return true
+}
+
+// rawIO makes one read or write system call on p (not empty), retrying when
+// a signal interrupts it; n is 0 on an error.
+func rawIO(trap, fd uintptr, p []byte) (n int, errno syscall.Errno) {
+	for {
+		r, _, e := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		if e == 0 {
+			return int(r), 0
+		}
+		if e != syscall.EINTR {
+			return 0, e
+		}
+	}
+}
+
+// result is the error of a Read or Write: err from the RawConn (closed,
+// deadline) or errno from the system call.
+func (c *rawConn) result(op string, err error, errno syscall.Errno) error {
+	switch {
+	case err != nil:
+		return c.opError(op, err)
+	case errno != 0:
+		return c.opError(op, os.NewSyscallError(op, errno))
+	}
+	return nil
 }
 
 // opError shapes an error as net.Conn's methods do, so that errors.Is(err,
