@@ -242,12 +242,15 @@ func (c *Consumer) stream(ctx context.Context) error {
 	defer stopWake()
 	conn.SetReadDeadline(time.Now().Add(interval))
 	for {
-		if ctx.Err() != nil {
-			return fmt.Errorf("replication stream: %w", ctx.Err())
-		}
 		msg, err := repl.ReceiveMessage(context.Background())
-		if pgconn.Timeout(err) {
+		switch {
+		case err == nil:
+		case ctx.Err() != nil: // cancelled: stopWake expired the deadline
+			return fmt.Errorf("replication stream: %w", ctx.Err())
+		case pgconn.Timeout(err): // the interval's wake-up
 			conn.SetReadDeadline(time.Now().Add(interval))
+		default:
+			return fmt.Errorf("replication stream: %w", err)
 		}
 		// Drain the poller's positions and ask for a keepalive.
 		asked := false
@@ -270,14 +273,8 @@ func (c *Consumer) stream(ctx context.Context) error {
 				return fmt.Errorf("standby status update: %w", err)
 			}
 		}
-		if err != nil {
-			if pgconn.Timeout(err) && ctx.Err() == nil {
-				continue
-			}
-			if ctx.Err() != nil {
-				return fmt.Errorf("replication stream: %w", ctx.Err())
-			}
-			return fmt.Errorf("replication stream: %w", err)
+		if err != nil { // a timeout: no message
+			continue
 		}
 		var reached pglogrepl.LSN
 		switch m := msg.(type) {

@@ -34,23 +34,21 @@ func (cs *cacheState) newWAL(d *dbState) {
 		Publication: cs.opts.Publication,
 		Slot:        slotName(cs.opts.ReplicationSlot, d.name),
 		OnChange: func(xid uint32, oids []uint32, commitTime time.Time) {
+			// A transaction committed through this proxy had what the proxy
+			// knew it wrote invalidated before the client learned of the
+			// commit: only the rest is news (see ownxact.go).
+			own, isOwn := d.own.take(xid)
 			tags := make([]cachecore.Tag, 0, len(oids))
-			if own, ok := d.own.take(xid); ok {
-				// Committed through this proxy, which invalidated what it
-				// knew the transaction wrote before acknowledging it: only
-				// the rest is news (see ownxact.go).
-				kept := oids[:0]
-				for _, oid := range oids {
-					if !own.all && !slices.Contains(own.tags, d.tag(oid)) {
-						kept = append(kept, oid)
-					}
-				}
-				cs.walOwn.Add(uint64(len(oids) - len(kept)))
-				oids = kept
-			}
+			kept := oids[:0]
 			for _, oid := range oids {
-				tags = append(tags, d.tag(oid))
+				t := d.tag(oid)
+				if isOwn && (own.all || slices.Contains(own.tags, t)) {
+					continue
+				}
+				tags, kept = append(tags, t), append(kept, oid)
 			}
+			cs.walOwn.Add(uint64(len(oids) - len(kept)))
+			oids = kept
 			if len(tags) > 0 {
 				c.Invalidate(tags...)
 				d.noteInvalidation(oids...)
