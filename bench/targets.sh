@@ -27,6 +27,16 @@
 
 declare -A TG_PORT TG_DB TG_PID TG_MODES TG_DESC TG_CMD
 
+# target_set NAME PORT DESC CMD: record a started target (pgbench connects to $BENCH_DB on
+# 127.0.0.1:PORT, in every -M mode).
+target_set() {
+    TG_PORT[$1]=$2
+    TG_DB[$1]=$BENCH_DB
+    TG_MODES[$1]="simple extended prepared"
+    TG_DESC[$1]=$3
+    TG_CMD[$1]=$4
+}
+
 # taken_ports: every port chosen so far (not all bound yet), for free_port to avoid
 taken_ports() { echo "${PG_PORT:-} ${PGMEMO_PORT:-} ${PGMEMO_CACHE_PORT:-} ${BOUNCER_PORT:-} ${PGPOOL_PORT:-} ${PGPOOL_PCP_PORT:-} ${TG_PORT[*]}"; }
 
@@ -118,12 +128,8 @@ pg_down() {
 # direct: pgbench straight to PostgreSQL
 
 target_direct_up() {
-    TG_PORT[direct]=$PG_PORT
-    TG_DB[direct]=$BENCH_DB
     TG_PID[direct]=
-    TG_MODES[direct]="simple extended prepared"
-    TG_DESC[direct]="PostgreSQL itself, 127.0.0.1:$PG_PORT"
-    TG_CMD[direct]="postgres (pg_ctl start), settings: $PG_SETTINGS"
+    target_set direct "$PG_PORT" "PostgreSQL itself, 127.0.0.1:$PG_PORT" "postgres (pg_ctl start), settings: $PG_SETTINGS"
 }
 target_direct_down() { :; }
 
@@ -172,11 +178,8 @@ pgmemo_up() {
     start_daemon "$name" "$(comm_of "$PGMEMO_BIN")" "$LOGS/$name.log" "${RUNAS[@]}" "${argv[@]}"
     TG_PID[$name]=$DAEMON_PID
     wait_sql "$port" "$BENCH_DB" 30 || { tail -20 "$LOGS/$name.log" >&2; die "$name does not answer on 127.0.0.1:$port"; }
-    TG_PORT[$name]=$port
-    TG_DB[$name]=$BENCH_DB
-    TG_MODES[$name]="simple extended prepared"
-    TG_DESC[$name]="pgmemo ($PGMEMO_REV) $flags${PGMEMO_ARGS:+ $PGMEMO_ARGS}${*:+ ($*)}, 127.0.0.1:$port"
-    TG_CMD[$name]=$(printf '%q ' "${argv[@]}")
+    target_set "$name" "$port" "pgmemo ($PGMEMO_REV) $flags${PGMEMO_ARGS:+ $PGMEMO_ARGS}${*:+ ($*)}, 127.0.0.1:$port" \
+        "$(printf '%q ' "${argv[@]}")"
     log "$name up on 127.0.0.1:$port"
 }
 # pgmemo: relay only (no result cache)
@@ -208,11 +211,8 @@ relayfloor_up() {
     start_daemon "$name" relayfloor "$LOGS/$name.log" "${RUNAS[@]}" "${argv[@]}"
     TG_PID[$name]=$DAEMON_PID
     wait_sql "$port" "$BENCH_DB" 30 || { tail -20 "$LOGS/$name.log" >&2; die "$name does not answer on 127.0.0.1:$port"; }
-    TG_PORT[$name]=$port
-    TG_DB[$name]=$BENCH_DB
-    TG_MODES[$name]="simple extended prepared"
-    TG_DESC[$name]="bench/relayfloor -mode $mode (byte-copying relay in Go; not pgmemo), 127.0.0.1:$port"
-    TG_CMD[$name]="cd $REPO && go build -o $bin ./bench/relayfloor; $(printf '%q ' "${argv[@]}")"
+    target_set "$name" "$port" "bench/relayfloor -mode $mode (byte-copying relay in Go; not pgmemo), 127.0.0.1:$port" \
+        "cd $REPO && go build -o $bin ./bench/relayfloor; $(printf '%q ' "${argv[@]}")"
     log "$name up on 127.0.0.1:$port"
 }
 # pgmemo-cache: the result cache on, kept fresh by the writes that go through pgmemo
@@ -314,11 +314,9 @@ EOF
     start_daemon pgbouncer "$(comm_of "$PGBOUNCER")" "$LOGS/pgbouncer.stderr" "${RUNAS[@]}" "$PGBOUNCER" "$d/pgbouncer.ini"
     TG_PID[pgbouncer]=$DAEMON_PID
     wait_sql "$port" "$BENCH_DB" 30 || { tail -20 "$LOGS/pgbouncer.log" "$LOGS/pgbouncer.stderr" >&2; die "PgBouncer does not answer on 127.0.0.1:$port"; }
-    TG_PORT[pgbouncer]=$port
-    TG_DB[pgbouncer]=$BENCH_DB
-    TG_MODES[pgbouncer]="simple extended prepared"   # session mode: named prepared statements work
-    TG_DESC[pgbouncer]="$("$PGBOUNCER" --version 2>&1 | head -1), pool_mode=session pool_size=$BOUNCER_POOL_SIZE, 127.0.0.1:$port"
-    TG_CMD[pgbouncer]="$PGBOUNCER $d/pgbouncer.ini
+    # session mode: named prepared statements work, so every -M mode does
+    target_set pgbouncer "$port" "$("$PGBOUNCER" --version 2>&1 | head -1), pool_mode=session pool_size=$BOUNCER_POOL_SIZE, 127.0.0.1:$port" \
+        "$PGBOUNCER $d/pgbouncer.ini
 $(grep -v '^\s*$' "$d/pgbouncer.ini" | sed 's/^/#   /')"
     log "PgBouncer up on 127.0.0.1:$port"
 }
@@ -411,11 +409,8 @@ EOF
         "$PGPOOL" -n -D -f "$d/pgpool.conf" -F "$d/pcp.conf" -a "$d/pool_hba.conf"
     TG_PID[pgpool]=$DAEMON_PID
     wait_sql "$port" "$BENCH_DB" 30 || { tail -20 "$LOGS/pgpool.log" >&2; die "pgpool does not answer on 127.0.0.1:$port"; }
-    TG_PORT[pgpool]=$port
-    TG_DB[pgpool]=$BENCH_DB
-    TG_MODES[pgpool]="simple extended prepared"
-    TG_DESC[pgpool]="$("$PGPOOL" --version 2>&1 | head -1): raw mode, 1 backend, num_init_children=$children, memory_cache_enabled=on, memqcache_method=shmem (${PGPOOL_CACHE_SIZE:-256MB}), 127.0.0.1:$port"
-    TG_CMD[pgpool]="$PGPOOL -n -D -f $d/pgpool.conf -F $d/pcp.conf -a $d/pool_hba.conf
+    target_set pgpool "$port" "$("$PGPOOL" --version 2>&1 | head -1): raw mode, 1 backend, num_init_children=$children, memory_cache_enabled=on, memqcache_method=shmem (${PGPOOL_CACHE_SIZE:-256MB}), 127.0.0.1:$port" \
+        "$PGPOOL -n -D -f $d/pgpool.conf -F $d/pcp.conf -a $d/pool_hba.conf
 $(grep -v -e '^\s*$' -e '^#' "$d/pgpool.conf" | sed 's/^/#   /')"
     log "pgpool up on 127.0.0.1:$port"
     cache_check pgpool
