@@ -118,7 +118,7 @@ check_prereqs() {
 
 # needs_target NAME: 0 if NAME is in $TARGETS
 needs_target() { [[ " $TARGETS " == *" $1 "* ]]; }
-# needs_pgmemo: 0 if any pgmemo target (pgmemo, pgmemo-p1, pgmemo-cache, ...) is in $TARGETS
+# needs_pgmemo: 0 if any pgmemo target (pgmemo, pgmemo-t2, pgmemo-cache, ...) is in $TARGETS
 needs_pgmemo() { [[ " $TARGETS " == *" pgmemo"* ]]; }
 
 # ---------------------------------------------------------------------------

@@ -31,7 +31,7 @@
 #   WORKLOADS="select hot heavy"          from workloads.sh: select (pgbench -S, cold for a
 #                     cache), hot (1,000-row hot set), heavy (aggregate), tpcb (read-write)
 #   TARGETS="direct pgmemo pgmemo-cache pgbouncer pgpool"   from targets.sh ("direct" is always
-#                     run, first); also pgmemo-p1 (the relay with GOMAXPROCS=1) and pgmemo-wal
+#                     run, first); also pgmemo-t2 and pgmemo-wal-t2 (--threads 2) and pgmemo-wal
 #                     (the default configuration: cache + invalidation through logical replication)
 #                     and relayfloor / relayfloor-go (bench/relayfloor: a byte-copying relay in
 #                     Go, in one epoll loop / with two goroutines per client; not pgmemo)

@@ -163,7 +163,7 @@ pgmemo_http_flag() {
 }
 
 # pgmemo_up NAME FLAGS [ENV=VALUE...]: start pgmemo as target NAME with FLAGS (e.g.
-# "--invalidation off") and extra environment (e.g. GOMAXPROCS=1 for the pgmemo-p1 variant).
+# "--invalidation off") and extra environment (ENV=VALUE, e.g. GOMAXPROCS=2).
 # PGMEMO_ARGS is appended to every pgmemo target's flags (the last flag wins).
 pgmemo_up() {
     local name=$1 flags=$2; shift 2
@@ -185,9 +185,10 @@ pgmemo_up() {
 # pgmemo: relay only (no result cache)
 target_pgmemo_up() { pgmemo_up pgmemo "--invalidation off"; PGMEMO_PORT=${TG_PORT[pgmemo]}; }
 target_pgmemo_down() { stop_pid pgmemo "${TG_PID[pgmemo]:-}" TERM 35; TG_PID[pgmemo]=; }
-# pgmemo-p1: the relay limited to one scheduler thread (GOMAXPROCS=1).
-target_pgmemo-p1_up() { pgmemo_up pgmemo-p1 "--invalidation off" GOMAXPROCS=1; }
-target_pgmemo-p1_down() { stop_pid pgmemo-p1 "${TG_PID[pgmemo-p1]:-}" TERM 35; TG_PID[pgmemo-p1]=; }
+# pgmemo-t2: the relay with two scheduler threads (--threads 2; the default, auto, is one
+# on a 2-core machine).
+target_pgmemo-t2_up() { pgmemo_up pgmemo-t2 "--invalidation off --threads 2"; }
+target_pgmemo-t2_down() { stop_pid pgmemo-t2 "${TG_PID[pgmemo-t2]:-}" TERM 35; TG_PID[pgmemo-t2]=; }
 
 # relayfloor, relayfloor-go (not in the default TARGETS): bench/relayfloor, a byte-copying
 # TCP relay in Go, on one OS thread with an epoll loop (relayfloor) or with two goroutines
@@ -230,21 +231,27 @@ target_pgmemo-cache_down() { stop_pid pgmemo-cache "${TG_PID[pgmemo-cache]:-}" T
 
 # pgmemo-wal: pgmemo as it runs by default: the result cache, invalidated by every committed
 # write through logical replication (--invalidation wal; the publication is made by pg_load).
-target_pgmemo-wal_up() {
-    local flags="--invalidation wal --cache-max-bytes ${PGMEMO_CACHE_MAX_BYTES:-256MiB} --tx-policy ${PGMEMO_TX_POLICY:-until-write}"
+target_pgmemo-wal_up() { pgmemo_wal_up pgmemo-wal; }
+target_pgmemo-wal_down() { stop_pid pgmemo-wal "${TG_PID[pgmemo-wal]:-}" TERM 35; TG_PID[pgmemo-wal]=; }
+target_pgmemo-wal_stats() { pgmemo_stats pgmemo-wal; }
+# pgmemo-wal-t2: the same with two scheduler threads (--threads 2).
+target_pgmemo-wal-t2_up() { pgmemo_wal_up pgmemo-wal-t2 "--threads 2"; }
+target_pgmemo-wal-t2_down() { stop_pid pgmemo-wal-t2 "${TG_PID[pgmemo-wal-t2]:-}" TERM 35; TG_PID[pgmemo-wal-t2]=; }
+target_pgmemo-wal-t2_stats() { pgmemo_stats pgmemo-wal-t2; }
+# pgmemo_wal_up NAME [FLAGS]: start pgmemo in WAL mode as target NAME, with further FLAGS.
+pgmemo_wal_up() {
+    local name=$1 flags="--invalidation wal --cache-max-bytes ${PGMEMO_CACHE_MAX_BYTES:-256MiB} --tx-policy ${PGMEMO_TX_POLICY:-until-write}${2:+ $2}"
     [ -n "${PGMEMO_CACHE_ARGS:-}" ] && flags="$flags $PGMEMO_CACHE_ARGS"
-    pgmemo_up pgmemo-wal "$flags"
+    pgmemo_up "$name" "$flags"
     # Hits start once the stream is current.
     local i
     for i in $(seq 1 50); do
-        "$PSQL" -X -h 127.0.0.1 -p "${TG_PORT[pgmemo-wal]}" -U "$BENCH_USER" -d "$BENCH_DB" -AtF ' ' -c 'SHOW pgmemo.stats' 2>/dev/null \
+        "$PSQL" -X -h 127.0.0.1 -p "${TG_PORT[$name]}" -U "$BENCH_USER" -d "$BENCH_DB" -AtF ' ' -c 'SHOW pgmemo.stats' 2>/dev/null \
             | grep -q '^replication_serving true' && break
         sleep 0.2
     done
-    cache_check pgmemo-wal
+    cache_check "$name"
 }
-target_pgmemo-wal_down() { stop_pid pgmemo-wal "${TG_PID[pgmemo-wal]:-}" TERM 35; TG_PID[pgmemo-wal]=; }
-target_pgmemo-wal_stats() { pgmemo_stats pgmemo-wal; }
 # pgmemo_stats NAME: "HITS MISSES UNCACHED" from SHOW pgmemo.stats (name/value rows: hits,
 # misses, ..., not_cacheable, bypassed, ...) of pgmemo target NAME.
 pgmemo_stats() {

@@ -26,6 +26,7 @@ type config struct {
 	logFormat       string
 	shutdownTimeout time.Duration
 	maxMessage      int
+	threads         string
 
 	invalidation  string
 	cacheMaxBytes byteSize
@@ -72,6 +73,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long busy sessions may take to finish before they are closed")
+	fs.StringVar(&c.threads, "threads", "auto", "threads that run pgmemo's Go code at once (GOMAXPROCS): a number, or auto for half the CPUs this process may use (at least 1; a GOMAXPROCS environment variable takes precedence over auto)")
 	fs.IntVar(&c.maxMessage, "max-message-bytes", 0, "largest client message accepted (0: PostgreSQL's limit, 1 GiB)")
 	fs.StringVar(&c.invalidation, "invalidation", "wal", "how cached results are kept fresh: wal (every committed write, from anywhere, through logical replication; needs wal_level=logical and a REPLICATION role in --upstream), statement (only writes through this proxy; bound the others with --cache-ttl) or off (no caching)")
 	fs.DurationVar(&c.maxStaleness, "max-staleness", time.Second, "with --invalidation=wal: how far behind the server the replication stream may be while hits are served")
@@ -138,6 +140,9 @@ func (c *config) validate() error {
 	if c.logFormat != "text" && c.logFormat != "json" {
 		return fmt.Errorf("--log-format %q: allowed values are text, json", c.logFormat)
 	}
+	if _, err := parseThreads(c.threads); err != nil {
+		return err
+	}
 	if c.shutdownTimeout < 0 {
 		return errors.New("--shutdown-timeout must not be negative")
 	}
@@ -184,6 +189,36 @@ func (c *config) cacheOptions() proxy.CacheOptions {
 		TTL:             c.cacheTTL,
 		TxPolicy:        p,
 	}
+}
+
+// parseThreads parses --threads: 0 for auto, else a positive count.
+func parseThreads(s string) (int, error) {
+	if s == "auto" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("--threads %q: a positive number or auto", s)
+	}
+	return n, nil
+}
+
+// threadCount is the GOMAXPROCS that --threads asks for, given the GOMAXPROCS
+// environment variable and the runtime's own default (avail: the CPUs the
+// process may use, cgroup limits included). auto takes half of avail: pgmemo
+// mostly waits on sockets, and a proxy usually shares its machine with the
+// client or the database; on a 2-core machine shared with PostgreSQL and
+// pgbench, one thread served 40-50 % more cache hits than two, for a third
+// less CPU per hit (docs/BENCHMARKS.md, 2026-12-02 b).
+func threadCount(flagValue, env string, avail int) int {
+	n, _ := parseThreads(flagValue)
+	switch {
+	case n > 0:
+		return n
+	case env != "":
+		return avail
+	}
+	return max(1, avail/2)
 }
 
 // walIdle maps the flag (0: never) to CacheOptions.WALIdleTimeout (negative:

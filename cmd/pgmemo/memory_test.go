@@ -137,14 +137,15 @@ func TestMemoryBoundedWhileStreaming(t *testing.T) {
 
 // pgmemoProc is a running pgmemo binary.
 type pgmemoProc struct {
-	cmd  *exec.Cmd
-	addr string
+	cmd    *exec.Cmd
+	addr   string
+	listen string // the "pgmemo listening" log line
 }
 
 // startPgmemo builds ./cmd/pgmemo into a temporary directory, starts it on a
 // free loopback port in front of upstream, and stops it (SIGTERM) when the test
 // ends.
-func startPgmemo(t *testing.T, upstream string) *pgmemoProc {
+func startPgmemo(t *testing.T, upstream string, args ...string) *pgmemoProc {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil && os.Getenv("GOROOT") != "" {
@@ -164,7 +165,7 @@ func startPgmemo(t *testing.T, upstream string) *pgmemoProc {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 
-	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--upstream", upstream, "--log-level", "info")
+	cmd := exec.Command(bin, append([]string{"--listen", "127.0.0.1:0", "--upstream", upstream, "--log-level", "info"}, args...)...)
 	cmd.Env = os.Environ()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -175,7 +176,7 @@ func startPgmemo(t *testing.T, upstream string) *pgmemoProc {
 	}
 	var logMu sync.Mutex
 	var logLines []string
-	addrc := make(chan string, 1)
+	addrc := make(chan [2]string, 1)
 	logDone := make(chan struct{})
 	go func() { // read every line, so the process never blocks on its stderr
 		defer close(logDone)
@@ -186,7 +187,7 @@ func startPgmemo(t *testing.T, upstream string) *pgmemoProc {
 			logLines = append(logLines, sc.Text())
 			logMu.Unlock()
 			if m := addrRE.FindStringSubmatch(sc.Text()); m != nil {
-				addrc <- m[1]
+				addrc <- [2]string{m[1], sc.Text()}
 			}
 		}
 		io.Copy(io.Discard, stderr)
@@ -215,8 +216,8 @@ func startPgmemo(t *testing.T, upstream string) *pgmemoProc {
 		}
 	})
 	select {
-	case addr := <-addrc:
-		return &pgmemoProc{cmd: cmd, addr: addr}
+	case l := <-addrc:
+		return &pgmemoProc{cmd: cmd, addr: l[0], listen: l[1]}
 	case err := <-exited:
 		t.Fatalf("pgmemo exited before listening: %v\n%s", err, strings.Join(logLines, "\n"))
 	case <-time.After(30 * time.Second):

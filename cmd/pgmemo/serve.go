@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"sync"
 	"syscall"
 
@@ -105,8 +106,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if cfg.upstream == "" {
 		return errors.New("--upstream (or PGMEMO_UPSTREAM) is required; try `pgmemo demo` for a throwaway database")
 	}
+	// Only the serving command sets the scheduler: the demo runs its workload
+	// clients in this process too, and the tests call serve directly.
+	setThreads(threadCount(cfg.threads, os.Getenv("GOMAXPROCS"), runtime.GOMAXPROCS(0)))
 	return serve(ctx, &cfg, log, nil)
 }
+
+// setThreads sets GOMAXPROCS; the tests, which call run in their own
+// process, replace it.
+var setThreads = runtime.GOMAXPROCS
 
 // serve runs the proxy until ctx ends, then shuts it down gracefully. ready, if
 // set, receives the listening address.
@@ -183,7 +191,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, ready func(addr s
 	}
 	defer hs.close()
 	log.Info("pgmemo listening", "addr", l.Addr().String(), "upstream", up.String(), "tls", tlsCfg != nil,
-		"invalidation", cfg.invalidation, "cache_max_bytes", int64(cfg.cacheMaxBytes))
+		"invalidation", cfg.invalidation, "cache_max_bytes", int64(cfg.cacheMaxBytes), "threads", runtime.GOMAXPROCS(0))
 	if cfg.invalidation == "statement" && cfg.cacheTTL == 0 {
 		log.Warn("caching with --invalidation=statement and no --cache-ttl: writes that do not go through this proxy are not seen; set --cache-ttl to bound how stale their readers may get")
 	}
