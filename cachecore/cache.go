@@ -142,6 +142,10 @@ func (k clock) NowNano() int64                      { return k.now().UnixNano() 
 func (k clock) Tick(time.Duration) <-chan time.Time { return nil }
 
 // nowNano returns the time in ns on the cache's clock.
+// monoNano is the time on the monotonic clock since the cache was made, in
+// ns, whatever Options.Now says (for fill deadlines, which are not TTLs).
+func (c *Cache) monoNano() int64 { return int64(time.Since(c.start)) }
+
 func (c *Cache) nowNano() int64 {
 	if c.now != nil {
 		return c.now().UnixNano()
@@ -212,6 +216,41 @@ func (c *Cache) Peek(key string) ([]byte, bool) {
 		return nil, false
 	}
 	return e.value, true
+}
+
+// A Ref is an entry as PeekRef found it. A caller that reads the same entry
+// again and again (a prepared statement's description) keeps the Ref and
+// checks Valid instead of looking the key up each time. Valid reports what
+// Peek would: the entry's snapshot is current and its TTL has not passed. A
+// Ref keeps its value in memory after the cache has evicted it. The zero Ref
+// is never valid.
+type Ref struct {
+	c *Cache
+	e *entry
+}
+
+// Value is the entry's value, which the caller must not modify.
+func (r Ref) Value() []byte {
+	if r.e == nil {
+		return nil
+	}
+	return r.e.value
+}
+
+// Valid reports whether the entry may still be served.
+func (r Ref) Valid() bool { return r.c != nil && r.c.servable(r.e) }
+
+// PeekRef is Peek returning a Ref to the entry.
+func (c *Cache) PeekRef(key string) (Ref, bool) {
+	e, ok := c.store.GetIfPresent(key)
+	if !ok {
+		return Ref{}, false
+	}
+	if !c.servable(e) {
+		c.drop(key, e)
+		return Ref{}, false
+	}
+	return Ref{c: c, e: e}, true
 }
 
 // drop removes e from the cache unless key was stored anew since it was read.

@@ -282,3 +282,49 @@ func TestPeekCountsNothing(t *testing.T) {
 		t.Fatalf("Peek counted: %+v", st)
 	}
 }
+
+// TestRefValidAsPeek checks that a Ref kept from PeekRef stays valid exactly
+// as long as Peek would find its entry: not after an invalidation of one of
+// its tags, of its scope or of everything, nor after its TTL, and that the
+// zero Ref is never valid.
+func TestRefValidAsPeek(t *testing.T) {
+	if (Ref{}).Valid() || (Ref{}).Value() != nil {
+		t.Fatal("the zero Ref is valid or has a value")
+	}
+	clock := newFakeClock()
+	c, err := New(Options{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name  string
+		ttl   time.Duration
+		end   func()
+		after bool // Valid after end
+	}{
+		{"tag invalidated", 0, func() { c.Invalidate(7) }, false},
+		{"other tag invalidated", 0, func() { c.Invalidate(8) }, true},
+		{"scope invalidated", 0, func() { c.InvalidateScope(1) }, false},
+		{"everything invalidated", 0, func() { c.InvalidateAll() }, false},
+		{"ttl passed", time.Minute, func() { clock.Advance(time.Minute) }, false},
+		{"ttl not passed", time.Minute, func() { clock.Advance(time.Second) }, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := c.SetWithTTL("k", []byte("v"), c.Snapshot(1, 7), tt.ttl); err != nil {
+				t.Fatal(err)
+			}
+			r, ok := c.PeekRef("k")
+			if !ok || !r.Valid() || string(r.Value()) != "v" {
+				t.Fatalf("PeekRef = %q, %v, valid %v", r.Value(), ok, r.Valid())
+			}
+			tt.end()
+			_, peeked := c.Peek("k")
+			if r.Valid() != tt.after || peeked != tt.after {
+				t.Errorf("after: Ref valid %v, Peek found %v; want %v", r.Valid(), peeked, tt.after)
+			}
+			if _, ok := c.PeekRef("k"); ok != tt.after {
+				t.Errorf("PeekRef found %v; want %v", ok, tt.after)
+			}
+		})
+	}
+}

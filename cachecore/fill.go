@@ -23,7 +23,10 @@ type flight struct {
 	key   string
 	snap  Snapshot
 	shard *flightShard
-	timer *time.Timer // written and stopped by the leader's goroutine only
+	// deadline is when followers stop waiting for the leader (on the
+	// cache's monotonic clock, in ns; 0: never). Only a follower sets a
+	// timer for it: most fills have none.
+	deadline int64
 
 	leaderDone atomic.Bool // Complete or Abort was called
 
@@ -62,14 +65,15 @@ func (c *Cache) BeginFill(key string, snap Snapshot) (f Fill, leader bool) {
 	sh := &c.flights[maphash.String(c.flightSeed, key)&(flightShards-1)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if fl := sh.m[key]; fl != nil && fl.snap.current() {
+	now := c.monoNano()
+	if fl := sh.m[key]; fl != nil && fl.snap.current() && (fl.deadline == 0 || now < fl.deadline) {
 		return Fill{f: fl}, false
 	}
+	// A fill past its deadline is left to its leader, which may still
+	// complete and store its value; new callers lead a new one.
 	fl := &flight{c: c, key: key, snap: snap, shard: sh, done: make(chan struct{})}
 	if c.fillTimeout > 0 {
-		// The timer only releases the followers: the leader may still
-		// complete and store its value.
-		fl.timer = time.AfterFunc(c.fillTimeout, func() { fl.release(nil, false) })
+		fl.deadline = now + int64(c.fillTimeout)
 	}
 	sh.m[key] = fl
 	return Fill{f: fl, leader: true}, true
@@ -115,9 +119,6 @@ func (f Fill) complete(value []byte, o EntryOptions) error {
 	if fl.leaderDone.Swap(true) {
 		return &SetError{Key: fl.key, Size: len(fl.key) + len(value), Err: ErrFillDone}
 	}
-	if fl.timer != nil {
-		fl.timer.Stop()
-	}
 	// The value is stored before the fill is unregistered, so that a caller
 	// finds either the fill or the stored value.
 	err := fl.c.set(fl.key, value, &fl.snap, o)
@@ -131,9 +132,6 @@ func (f Fill) complete(value []byte, o EntryOptions) error {
 func (f Fill) Abort() {
 	if !f.leader || f.f.leaderDone.Swap(true) {
 		return
-	}
-	if f.f.timer != nil {
-		f.f.timer.Stop()
 	}
 	f.f.release(nil, false)
 }
@@ -168,8 +166,20 @@ func (f Fill) Wait(ctx context.Context) (value []byte, ok bool, err error) {
 	select {
 	case <-fl.done:
 	default:
+		var expired <-chan time.Time
+		if fl.deadline != 0 {
+			left := time.Duration(fl.deadline - fl.c.monoNano())
+			if left <= 0 {
+				return nil, false, nil // the leader is late: query upstream
+			}
+			t := time.NewTimer(left)
+			defer t.Stop()
+			expired = t.C
+		}
 		select {
 		case <-fl.done:
+		case <-expired:
+			return nil, false, nil
 		case <-ctx.Done():
 			return nil, false, ctx.Err()
 		}

@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -186,4 +187,53 @@ func TestCacheRules(t *testing.T) {
 		expect(t, c, "named", hotQ, "h", "miss-filled", 1)
 		expect(t, c, "named", hotQ, "h", "hit", 1)
 	})
+}
+
+// TestCacheDescriptionAfterDDL describes the same unnamed statement again and
+// again through the proxy: the repeats are answered locally (from the
+// description the session keeps), until an ALTER TABLE makes that
+// description stale, after which the server answers with the new columns, as
+// it does directly.
+func TestCacheDescriptionAfterDDL(t *testing.T) {
+	p := startProxy(t, withCache())
+	db := newDB(t)
+	conn := pgxConnect(t, p.URL("", "", db))
+	direct := pgxConnect(t, directURL("", "", db))
+	mustExec(t, direct, "CREATE TABLE d(id int PRIMARY KEY, v int); INSERT INTO d VALUES (1, 1)")
+	const q = "SELECT * FROM d WHERE id = $1"
+	ctx := context.Background()
+	describe := func(c *pgx.Conn) []string {
+		t.Helper()
+		sd, err := c.PgConn().Prepare(ctx, "", q, nil)
+		if err != nil {
+			t.Fatalf("Prepare: %v", err)
+		}
+		var names []string
+		for _, f := range sd.Fields {
+			names = append(names, f.Name)
+		}
+		return names
+	}
+	describe(conn) // the server describes it; the proxy keeps the answer
+	before := showStats(t, conn)
+	for range 3 {
+		if got := describe(conn); strings.Join(got, ",") != "id,v" {
+			t.Fatalf("fields %v, want id,v", got)
+		}
+	}
+	if n := statsDelta(t, before, showStats(t, conn), "local_batches"); n < 3 {
+		t.Errorf("%d of 3 repeated descriptions answered locally", n)
+	}
+	// Through the proxy (it invalidates at once), on another connection, so
+	// that conn's unnamed statement lives on.
+	mustExec(t, pgxConnect(t, p.URL("", "", db)), "ALTER TABLE d ADD COLUMN w text")
+	want := strings.Join(describe(direct), ",")
+	if want != "id,v,w" {
+		t.Fatalf("directly: fields %s", want)
+	}
+	for range 2 {
+		if got := strings.Join(describe(conn), ","); got != want {
+			t.Errorf("through the proxy after ALTER TABLE: fields %s, want %s", got, want)
+		}
+	}
 }

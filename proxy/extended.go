@@ -7,6 +7,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/pgmemo/pgmemo/cachecore"
 	"github.com/pgmemo/pgmemo/wire"
 )
 
@@ -18,6 +19,10 @@ type stmt struct {
 	plan     *plan
 	planPath string // the search_path plan was made under
 	upstream bool   // the server has it; false: answered locally, sent when first needed
+	// desc is the cached description last found for the statement, under
+	// the cache key descKey (see cacheSession.desc).
+	desc    cachecore.Ref
+	descKey string
 }
 
 // portal is a portal as the client sees it.
@@ -156,6 +161,24 @@ func (c *cacheSession) key(kind byte, text string, oids, tail []byte) []byte {
 	return b
 }
 
+// desc returns the cached description of st under the session's current
+// key. While the reference st keeps from the last lookup is valid and was
+// found under the same key (settings and role unchanged), that reference
+// answers without a lookup in the shared cache, which on every Describe of a
+// prepared statement costs more than the rest of the hit.
+func (c *cacheSession) desc(cache *cachecore.Cache, st *stmt) ([]byte, bool) {
+	key := c.key('S', st.text, st.oids, nil)
+	if st.desc.Valid() && st.descKey == unsafeString(key) {
+		return st.desc.Value(), true
+	}
+	r, ok := cache.PeekRef(unsafeString(key))
+	if !ok {
+		return nil, false
+	}
+	st.desc, st.descKey = r, string(key)
+	return r.Value(), true
+}
+
 // descRecord is a statement's description as learned from the server:
 // ParameterDescription (nil when only a portal was described) and
 // RowDescription or NoData. Its presence also proves the statement parsed.
@@ -270,7 +293,7 @@ func (s *session) answerBatch(r routing, msgs []bmsg, closed []viewEntry, write 
 				if !pl.cacheable || bypass != "" {
 					return false
 				}
-				if _, ok := cache.Peek(unsafeString(c.key('S', st.text, st.oids, nil))); !ok {
+				if _, ok := c.desc(cache, st); !ok {
 					return false
 				}
 			}
@@ -337,12 +360,13 @@ func (s *session) answerBatch(r routing, msgs []bmsg, closed []viewEntry, write 
 				out = a.appendRowDescription(out)
 				continue
 			}
-			v, ok := cache.Peek(unsafeString(c.key('S', st.text, st.oids, nil)))
+			v, ok := c.desc(cache, st)
 			if !ok {
 				return false
 			}
 			paramDesc, rowDesc := decodeDesc(v)
 			if len(rowDesc) == 0 || kind == 'S' && len(paramDesc) == 0 {
+				st.desc = cachecore.Ref{} // the server's answer will replace it
 				return false
 			}
 			if kind == 'S' {
@@ -532,13 +556,14 @@ func (s *session) forwardBatch(r routing, msgs []bmsg) {
 					st = pt.st
 				}
 				if st != nil && fill && s.planOf(st, searchPath).cacheable {
-					key := c.key('S', st.text, st.oids, nil)
 					known := false
-					if v, ok := cache.Peek(unsafeString(key)); ok {
+					if v, ok := c.desc(cache, st); ok {
 						pd, rd := decodeDesc(v)
 						known = len(rd) > 0 && (kind == 'P' || len(pd) > 0)
 					}
 					if !known {
+						st.desc = cachecore.Ref{} // the entry this learns replaces it
+						key := c.key('S', st.text, st.oids, nil)
 						x = &pendingX{desc: &descLearn{
 							key:  string(key),
 							snap: cache.Snapshot(c.db.scope, st.plan.tags...),
