@@ -208,8 +208,8 @@ func parseThreads(s string) (int, error) {
 // process may use, cgroup limits included). auto takes half of avail: pgmemo
 // mostly waits on sockets, and a proxy usually shares its machine with the
 // client or the database; on a 2-core machine shared with PostgreSQL and
-// pgbench, one thread served 40-50 % more cache hits than two, for a third
-// less CPU per hit (docs/BENCHMARKS.md, 2026-12-02 b).
+// pgbench, one thread used up to 20 % less CPU per hit than two, for the same
+// throughput (docs/BENCHMARKS.md, 2026-12-02 b).
 func threadCount(flagValue, env string, avail int) int {
 	n, _ := parseThreads(flagValue)
 	switch {
