@@ -207,15 +207,8 @@ func (c *Cache) servable(e *entry) bool {
 // result (metadata a caller keeps beside its results), which would otherwise
 // distort the hit ratio. A stale or expired entry is still dropped.
 func (c *Cache) Peek(key string) ([]byte, bool) {
-	e, ok := c.store.GetIfPresent(key)
-	if !ok {
-		return nil, false
-	}
-	if !c.servable(e) {
-		c.drop(key, e)
-		return nil, false
-	}
-	return e.value, true
+	r, ok := c.PeekRef(key)
+	return r.Value(), ok
 }
 
 // A Ref is an entry as PeekRef found it. A caller that reads the same entry
