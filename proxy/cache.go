@@ -454,18 +454,20 @@ type stmtFx struct {
 	settings bool // st changes settings (SET, RESET, DISCARD, set_config)
 }
 
-func (p *plan) stale(d *dbState, now time.Time) bool {
-	return p.gen != d.gen.Load() || !p.expires.IsZero() && now.After(p.expires)
+// stale reports whether p must be made again: the schema changed since, or
+// p was made while the catalog failed and its short life is over. (The clock
+// is read only for such plans: planOf runs several times per batch.)
+func (p *plan) stale(d *dbState) bool {
+	return p.gen != d.gen.Load() || !p.expires.IsZero() && time.Now().After(p.expires)
 }
 
 // planFor returns the plan of text for a session whose effective search_path
 // (with $user replaced by the role) is searchPath. A text seen for the first
 // time whose shape (see shapeOf) has a plan already shares that plan.
 func (cs *cacheState) planFor(ctx context.Context, d *dbState, searchPath, text string) *plan {
-	now := time.Now()
 	if v, ok := d.plans.Load(planKey{searchPath, text}); ok {
 		p := v.(*plan)
-		if !p.stale(d, now) {
+		if !p.stale(d) {
 			return p
 		}
 	}
@@ -473,7 +475,7 @@ func (cs *cacheState) planFor(ctx context.Context, d *dbState, searchPath, text 
 	if shaped && shape != text {
 		if v, ok := d.plans.Load(shapeKey{searchPath, shape}); ok {
 			p := v.(*plan)
-			if !p.stale(d, now) {
+			if !p.stale(d) {
 				return p
 			}
 		}

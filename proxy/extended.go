@@ -201,7 +201,7 @@ func decodeDesc(v []byte) (paramDesc, rowDesc []byte) {
 
 // planOf returns st's plan for the session's current search_path.
 func (s *session) planOf(st *stmt, searchPath string) *plan {
-	if st.plan == nil || st.planPath != searchPath || st.plan.stale(s.cache.db, time.Now()) {
+	if st.plan == nil || st.planPath != searchPath || st.plan.stale(s.cache.db) {
 		st.plan = s.srv.cache.planFor(context.Background(), s.cache.db, searchPath, st.text)
 		st.planPath = searchPath
 	}
@@ -262,6 +262,13 @@ func (s *session) answerBatch(r routing, msgs []bmsg, closed []viewEntry, write 
 	nportals := 0
 	qs := c.hitStats[:0]
 	out := s.localOut[:0]
+	answered := false
+	defer func() {
+		if !answered { // keep what the buffers grew to for the next batch
+			clear(view)
+			c.view, s.localOut = view[:0], out[:0]
+		}
+	}()
 	var last lastInfo
 	hits := 0
 	failed := false
@@ -471,7 +478,7 @@ func (s *session) answerBatch(r routing, msgs []bmsg, closed []viewEntry, write 
 		s.mu.Unlock()
 	}
 	s.srv.cache.localAnswers.Add(1)
-	s.localOut = out
+	s.localOut, answered = out, true
 	if write {
 		s.writeLocal(out)
 	}
@@ -528,8 +535,12 @@ func (s *session) forwardBatch(r routing, msgs []bmsg) {
 		switch m.typ {
 		case 'P':
 			if p, ok := decodeParse(body); ok {
-				st := &stmt{name: string(p.name), text: string(p.query), oids: append([]byte(nil), p.oids...), upstream: true}
-				c.stmts[st.name] = st
+				old := c.stmts[string(p.name)]
+				if len(p.name) == 0 && old != nil && old.text == string(p.query) && bytes.Equal(old.oids, p.oids) {
+					old.upstream = true // the same unnamed statement again: keep its plan and description
+				} else {
+					c.stmts[string(p.name)] = &stmt{name: string(p.name), text: string(p.query), oids: append([]byte(nil), p.oids...), upstream: true}
+				}
 			}
 		case 'B':
 			if bm, ok := decodeBind(body); ok {
