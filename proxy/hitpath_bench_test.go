@@ -143,6 +143,7 @@ func TestHitPathAllocations(t *testing.T) {
 		{"extended hit", BenchmarkHitExtended, 8},
 		{"simple hit", BenchmarkHitSimple, 8},
 		{"extended miss", BenchmarkMissExtended, 16},
+		{"simple miss", BenchmarkMissSimple, 16},
 	} {
 		name := tt.name
 		r := testing.Benchmark(tt.f)
@@ -228,5 +229,52 @@ func BenchmarkMissExtended(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		run(i + 1)
+	}
+}
+
+// BenchmarkMissSimple is BenchmarkMissExtended for pgbench -M simple: a
+// Query whose literal is new each time (its plan is found by its shape),
+// forwarded, and the server's answer filling the cache.
+func BenchmarkMissSimple(b *testing.B) {
+	const text = "SELECT abalance FROM pgbench_accounts WHERE aid = 0000000"
+	s := benchSession(b, text)
+	cache := s.srv.cache.c
+	// Later texts differ in their literal: they find the plan by its shape.
+	d, sp := s.cache.db, s.cache.searchPath
+	pl, _ := d.plans.Load(planKey{sp, text})
+	shape, ok := shapeOf(text)
+	if !ok || shape == text {
+		b.Fatalf("%s has no shape", text)
+	}
+	d.plans.Store(shapeKey{sp, shape}, pl)
+	msgs := frame(b, appendMsg(nil, 'Q', func(b []byte) []byte { return append(append(b, text...), 0) }))
+	q := msgs[0]
+	digits := q.Body[len(q.Body)-8 : len(q.Body)-1]
+	answer := appendReady(appendCommandComplete(appendDataRow(appendRowDescription(nil, "abalance"), "0"), "SELECT 1"), 'I')
+	server := frame(b, answer)
+	run := func(i int) {
+		for j := len(digits) - 1; j >= 0; j-- {
+			digits[j] = byte('0' + i%10)
+			i /= 10
+		}
+		if err := s.routeQuery(q); err != nil {
+			b.Fatal(err)
+		}
+		s.upBuf = s.upBuf[:0]
+		for _, m := range server {
+			s.observe(m.Type, m.Body)
+			s.cacheOnServer(m)
+			s.pipe.onServer(m.Type)
+		}
+	}
+	before := cache.Stats().Fills
+	run(1)
+	if st := cache.Stats(); st.Fills != before+1 {
+		b.Fatalf("the miss did not fill the cache: %+v (last %+v)", st, s.cache.last)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		run(i + 2)
 	}
 }
