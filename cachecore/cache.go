@@ -4,6 +4,7 @@ import (
 	"errors"
 	"hash/maphash"
 	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/maypok86/otter/v2"
@@ -52,7 +53,8 @@ type entry struct {
 	weight    uint32        // otter's weight: 0 when pinned
 	size      uint32        // what the entry weighs in memory, pinned or not
 	pinned    bool
-	meta      bool // not counted by TagUsage
+	meta      bool        // not counted by TagUsage
+	gone      atomic.Bool // otter dropped or replaced it (a Ref to it is no longer valid)
 }
 
 // New returns a Cache configured by opts. It fails only for negative sizes.
@@ -111,6 +113,7 @@ func New(opts Options) (*Cache, error) {
 			return e.Value.ttl + expiryGrace
 		}),
 		OnAtomicDeletion: func(e otter.DeletionEvent[string, *entry]) {
+			e.Value.gone.Store(true)
 			if e.Cause == otter.CauseOverflow {
 				c.stats.evictions.Add(1)
 			}
@@ -213,10 +216,10 @@ func (c *Cache) Peek(key string) ([]byte, bool) {
 
 // A Ref is an entry as PeekRef found it. A caller that reads the same entry
 // again and again (a prepared statement's description) keeps the Ref and
-// checks Valid instead of looking the key up each time. Valid reports what
-// Peek would: the entry's snapshot is current and its TTL has not passed. A
-// Ref keeps its value in memory after the cache has evicted it. The zero Ref
-// is never valid.
+// checks Valid instead of looking the key up each time. Valid reports whether
+// Peek would still return this entry: it is still the key's entry (not
+// replaced, evicted or dropped), its snapshot is current and its TTL has not
+// passed. The zero Ref is never valid.
 type Ref struct {
 	c *Cache
 	e *entry
@@ -231,7 +234,7 @@ func (r Ref) Value() []byte {
 }
 
 // Valid reports whether the entry may still be served.
-func (r Ref) Valid() bool { return r.c != nil && r.c.servable(r.e) }
+func (r Ref) Valid() bool { return r.c != nil && !r.e.gone.Load() && r.c.servable(r.e) }
 
 // PeekRef is Peek returning a Ref to the entry.
 func (c *Cache) PeekRef(key string) (Ref, bool) {

@@ -328,3 +328,28 @@ func TestRefValidAsPeek(t *testing.T) {
 		})
 	}
 }
+
+// TestRefNotValidOnceReplaced checks that a Ref to an entry stops being valid
+// when a Set replaces the entry, so that its holder looks the key up again.
+func TestRefNotValidOnceReplaced(t *testing.T) {
+	c, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set("k", []byte("v1"), c.Snapshot(1, 7)); err != nil {
+		t.Fatal(err)
+	}
+	r, ok := c.PeekRef("k")
+	if !ok || !r.Valid() {
+		t.Fatal("PeekRef did not find a fresh entry")
+	}
+	if err := c.Set("k", []byte("v2"), c.Snapshot(1, 7)); err != nil {
+		t.Fatal(err)
+	}
+	if r.Valid() {
+		t.Error("a Ref to a replaced entry is still valid")
+	}
+	if r2, ok := c.PeekRef("k"); !ok || string(r2.Value()) != "v2" || !r2.Valid() {
+		t.Errorf("PeekRef after the replacement = %q, %v", r2.Value(), ok)
+	}
+}

@@ -61,8 +61,9 @@
 //     and the rest is answered locally, written just before the server's
 //     ReadyForQuery. A statement's description (ParameterDescription and
 //     RowDescription, learned from the server) is cached like a result; each
-//     statement keeps a cachecore.Ref to it and checks it (current snapshot,
-//     TTL, same key) on every Describe instead of looking it up again. Local
+//     statement keeps a cachecore.Ref to it and checks it (still the key's
+//     entry, current snapshot, TTL, same key) on every Describe instead of
+//     looking it up again. Local
 //     answers are given only when nothing is in flight upstream, so they never
 //     overtake the server's. Every forwarded message carries its instructions
 //     in the pipeline (pendingX: fill, learn a description, drop the answer to

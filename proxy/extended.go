@@ -373,7 +373,6 @@ func (s *session) answerBatch(r routing, msgs []bmsg, closed []viewEntry, write 
 			}
 			paramDesc, rowDesc := decodeDesc(v)
 			if len(rowDesc) == 0 || kind == 'S' && len(paramDesc) == 0 {
-				st.desc = cachecore.Ref{} // the server's answer will replace it
 				return false
 			}
 			if kind == 'S' {
@@ -573,7 +572,6 @@ func (s *session) forwardBatch(r routing, msgs []bmsg) {
 						known = len(rd) > 0 && (kind == 'P' || len(pd) > 0)
 					}
 					if !known {
-						st.desc = cachecore.Ref{} // the entry this learns replaces it
 						key := c.key('S', st.text, st.oids, nil)
 						x = &pendingX{desc: &descLearn{
 							key:  string(key),
