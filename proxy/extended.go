@@ -25,6 +25,11 @@ type stmt struct {
 	descKey string
 }
 
+// parses reports whether p parses the same statement as st (nil: no).
+func (st *stmt) parses(p parseMsg) bool {
+	return st != nil && st.text == string(p.query) && bytes.Equal(st.oids, p.oids)
+}
+
 // portal is a portal as the client sees it.
 type portal struct {
 	st       *stmt  // nil when the statement is not known to the proxy
@@ -286,7 +291,7 @@ func (s *session) answerBatch(r routing, msgs []bmsg, closed []viewEntry, write 
 			}
 			var st *stmt
 			if len(p.name) == 0 {
-				if old := lookupStmt(nil); old != nil && old.text == string(p.query) && bytes.Equal(old.oids, p.oids) {
+				if old := lookupStmt(nil); old.parses(p) {
 					st = old // the same unnamed statement again
 				}
 			} else if lookupStmt(p.name) != nil {
@@ -534,8 +539,7 @@ func (s *session) forwardBatch(r routing, msgs []bmsg) {
 		switch m.typ {
 		case 'P':
 			if p, ok := decodeParse(body); ok {
-				old := c.stmts[string(p.name)]
-				if len(p.name) == 0 && old != nil && old.text == string(p.query) && bytes.Equal(old.oids, p.oids) {
+				if old := c.stmts[string(p.name)]; len(p.name) == 0 && old.parses(p) {
 					old.upstream = true // the same unnamed statement again: keep its plan and description
 				} else {
 					c.stmts[string(p.name)] = &stmt{name: string(p.name), text: string(p.query), oids: append([]byte(nil), p.oids...), upstream: true}
