@@ -268,10 +268,12 @@ func (s *session) answerBatch(r routing, msgs []bmsg, closed []viewEntry, write 
 	qs := c.hitStats[:0]
 	out := s.localOut[:0]
 	answered := false
-	defer func() {
-		if !answered { // keep what the buffers grew to for the next batch
-			clear(view)
-			c.view, s.localOut = view[:0], out[:0]
+	defer func() { // keep what the buffers grew to for the next batch
+		clear(view)
+		clear(qs)
+		c.view, c.hitStats = view[:0], qs[:0]
+		if !answered {
+			s.localOut = out[:0] // answered: the answers stay there (answerMixed)
 		}
 	}()
 	var last lastInfo
@@ -464,8 +466,6 @@ func (s *session) answerBatch(r routing, msgs []bmsg, closed []viewEntry, write 
 			c.portals[string(e.name)] = e.pt
 		}
 	}
-	clear(view)
-	c.view = view[:0]
 	elapsed := time.Since(start)
 	for _, q := range qs {
 		if q != nil {
@@ -474,8 +474,6 @@ func (s *session) answerBatch(r routing, msgs []bmsg, closed []viewEntry, write 
 		}
 		s.srv.cache.durations[resultHit].observe(elapsed)
 	}
-	clear(qs)
-	c.hitStats = qs[:0]
 	if hits > 0 {
 		s.mu.Lock()
 		c.last = last
