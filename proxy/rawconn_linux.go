@@ -23,21 +23,19 @@ import (
 // the scheduler loses nothing.
 type rawConn struct {
 	net.Conn
-	rc syscall.RawConn
+	r, w rawDir
+}
 
-	// One read and one write at a time, as net.Conn allows concurrent calls.
-	// The callbacks are bound once: a closure per call would allocate.
-	rmu    sync.Mutex
-	rbuf   []byte
-	rn     int
-	rerrno syscall.Errno
-	readFn func(uintptr) bool
-
-	wmu     sync.Mutex
-	wbuf    []byte
-	wn      int
-	werrno  syscall.Errno
-	writeFn func(uintptr) bool
+// rawDir is one direction of a rawConn: one call at a time, as net.Conn allows
+// a Read and a Write to run concurrently. The callback is bound once: a
+// closure per call would allocate.
+type rawDir struct {
+	mu    sync.Mutex
+	buf   []byte
+	n     int
+	errno syscall.Errno
+	fn    func(fd uintptr) bool             // the system calls, for wait
+	wait  func(func(fd uintptr) bool) error // the RawConn's Read or Write
 }
 
 // newRawConn wraps conn when it exposes its descriptor; otherwise it returns
@@ -51,66 +49,59 @@ func newRawConn(conn net.Conn) net.Conn {
 	if err != nil {
 		return conn
 	}
-	c := &rawConn{Conn: conn, rc: rc}
-	c.readFn = c.read
-	c.writeFn = c.write
+	c := &rawConn{Conn: conn}
+	c.r.fn, c.r.wait = c.read, rc.Read
+	c.w.fn, c.w.wait = c.write, rc.Write
 	return c
 }
 
 func (c *rawConn) Read(p []byte) (int, error) {
+	n, err := c.transfer(&c.r, "read", p)
+	if err == nil && n == 0 && len(p) > 0 {
+		return 0, io.EOF
+	}
+	return n, err
+}
+
+func (c *rawConn) Write(p []byte) (int, error) { return c.transfer(&c.w, "write", p) }
+
+// transfer runs d's system calls on p until they are done, waiting for the
+// socket whenever they report it not ready.
+func (c *rawConn) transfer(d *rawDir, op string, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	c.rmu.Lock()
-	defer c.rmu.Unlock()
-	c.rbuf, c.rn, c.rerrno = p, 0, 0
-	err := c.rc.Read(c.readFn)
-	err = c.result("read", err, c.rerrno)
-	c.rbuf = nil
-	switch {
-	case err != nil:
-		return 0, err
-	case c.rn == 0:
-		return 0, io.EOF
-	}
-	return c.rn, nil
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.buf, d.n, d.errno = p, 0, 0
+	err := c.result(op, d.wait(d.fn), d.errno)
+	d.buf = nil
+	return d.n, err
 }
 
 // read is the callback of Read: false means "not ready, wait and call again".
 func (c *rawConn) read(fd uintptr) bool {
-	n, e := rawIO(syscall.SYS_READ, fd, c.rbuf)
+	n, e := rawIO(syscall.SYS_READ, fd, c.r.buf)
 	if e == syscall.EAGAIN {
 		return false
 	}
-	c.rn, c.rerrno = n, e
+	c.r.n, c.r.errno = n, e
 	return true
-}
-
-func (c *rawConn) Write(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.wbuf, c.wn, c.werrno = p, 0, 0
-	err := c.rc.Write(c.writeFn)
-	err = c.result("write", err, c.werrno)
-	c.wbuf = nil
-	return c.wn, err
 }
 
 // write is the callback of Write: it writes until everything is written, the
 // socket is full (false: wait and call again) or an error.
 func (c *rawConn) write(fd uintptr) bool {
-	for c.wn < len(c.wbuf) {
-		n, e := rawIO(syscall.SYS_WRITE, fd, c.wbuf[c.wn:])
+	d := &c.w
+	for d.n < len(d.buf) {
+		n, e := rawIO(syscall.SYS_WRITE, fd, d.buf[d.n:])
 		switch e {
 		case 0:
-			c.wn += n
+			d.n += n
 		case syscall.EAGAIN:
 			return false
 		default:
-			c.werrno = e
+			d.errno = e
 			return true
 		}
 	}
