@@ -61,6 +61,7 @@ func TestInvalidValuesFailWithAClearMessage(t *testing.T) {
 	}{
 		{[]string{"--log-level", "loud"}, "allowed values are debug, info, warn, error"},
 		{[]string{"--log-format", "xml"}, "allowed values are text, json"},
+		{[]string{"--threads", "0"}, `--threads "0": a positive number or auto`},
 		{[]string{"--tls-cert", "a.pem"}, "--tls-cert and --tls-key go together"},
 		{[]string{"--upstream", "postgres://x/y", "--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"}, "loading --tls-cert/--tls-key"},
 		{nil, "--upstream (or PGMEMO_UPSTREAM) is required"},
