@@ -100,6 +100,9 @@ type Statement struct {
 	// authorization, and drops prepared statements, cursors, listeners and
 	// temporary tables.
 	Discard string
+	// Cascade reports TRUNCATE ... CASCADE, which also truncates every table
+	// with a foreign key to the named ones (and so on), none of them named.
+	Cascade bool
 	// Name is the prepared statement of PREPARE, EXECUTE and DEALLOCATE, the
 	// cursor of DECLARE, FETCH, MOVE and CLOSE, or the channel of LISTEN,
 	// UNLISTEN and NOTIFY; "*" for DEALLOCATE ALL, CLOSE ALL and UNLISTEN *.

@@ -55,6 +55,9 @@ func describeStmt(b *strings.Builder, indent string, st *Statement, ok bool, rea
 	if st.Discard != "" {
 		fmt.Fprintf(b, "%sdiscard: %s\n", indent, st.Discard)
 	}
+	if st.Cascade {
+		fmt.Fprintf(b, "%scascade: true\n", indent)
+	}
 	if st.Name != "" {
 		fmt.Fprintf(b, "%sname: %s\n", indent, st.Name)
 	}

@@ -86,6 +86,9 @@ func analyzeStmt(n *pg_query.Node) *Statement {
 		*pg_query.TruncateStmt, *pg_query.RefreshMatViewStmt, *pg_query.CreateTableAsStmt:
 		st.Class = Write
 		w.visit(x, write)
+		if t, ok := x.(*pg_query.TruncateStmt); ok && t.Behavior == pg_query.DropBehavior_DROP_CASCADE {
+			st.Cascade = true
+		}
 
 	case *pg_query.CopyStmt:
 		switch {
