@@ -2,6 +2,7 @@ package invalidate
 
 import (
 	"context"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,6 +39,12 @@ const (
 	// ReasonStableFunction: a view's definition, or the statement, calls a
 	// user-defined STABLE function.
 	ReasonStableFunction = "stable_function:"
+	// ReasonRowSecurity: the relation has row-level security enabled and a
+	// policy for reads whose expression depends on more than the role
+	// (current_user and the like, which the cache key holds): another
+	// table, a function that is not IMMUTABLE, a setting, the time...
+	// None of that is tracked, so the relation's rows are not cached.
+	ReasonRowSecurity = "row_level_security:"
 	// ReasonUnknownFunction: no function of that name takes that many
 	// arguments.
 	ReasonUnknownFunction = "unknown_function:"
@@ -69,6 +76,7 @@ type Resolved struct {
 	Name        string
 	Kind        byte // pg_class.relkind
 	Persistence byte // pg_class.relpersistence
+	RowSecurity bool // pg_class.relrowsecurity: row-level security is enabled
 }
 
 // Resolution is what ResolveRelations found. It is shared with the cache:
@@ -137,7 +145,7 @@ func relationsKey(searchPath string, rels []query.Relation) string {
 	return b.String()
 }
 
-const lookupSQL = `SELECT c.oid, n.nspname, c.relname, c.relkind, c.relpersistence
+const lookupSQL = `SELECT c.oid, n.nspname, c.relname, c.relkind, c.relpersistence, c.relrowsecurity
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid = pg_catalog.to_regclass($1::text)`
 
@@ -161,7 +169,7 @@ const expandSQL = `WITH RECURSIVE deps(oid, root) AS (
     WHERE i.inhparent = deps.oid AND NOT (deps.root AND $2::bool)
   ) x
 )
-SELECT DISTINCT c.oid, n.nspname, c.relname, c.relkind, c.relpersistence
+SELECT DISTINCT c.oid, n.nspname, c.relname, c.relkind, c.relpersistence, c.relrowsecurity
 FROM deps JOIN pg_catalog.pg_class c ON c.oid = deps.oid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind NOT IN ('i', 'I', 'c', 't') AND c.oid <> $1::oid
@@ -224,16 +232,15 @@ func resolve(s *session, rels []query.Relation) (Resolution, error) {
 		}
 		r.Found = true
 		r.OID, r.Schema, r.Name, r.Kind, r.Persistence = parseOID(rows[0][0]), string(rows[0][1]), string(rows[0][2]), byteOf(rows[0][3]), byteOf(rows[0][4])
+		r.RowSecurity = string(rows[0][5]) == "t"
 		res.Relations = append(res.Relations, r)
 		if reason := relationReason(r, name); reason != "" {
 			fail(reason)
 		}
 		if !seen[r.OID] {
 			seen[r.OID] = true
-			if r.Kind == KindView {
-				if err := checkView(s, r.OID, fail); err != nil {
-					return Resolution{}, err
-				}
+			if err := checkDefinition(s, r, name, fail); err != nil {
+				return Resolution{}, err
 			}
 		}
 		only := "false"
@@ -245,7 +252,8 @@ func resolve(s *session, rels []query.Relation) (Resolution, error) {
 			return Resolution{}, err
 		}
 		for _, row := range rows {
-			d := Resolved{Found: true, OID: parseOID(row[0]), Schema: string(row[1]), Name: string(row[2]), Kind: byteOf(row[3]), Persistence: byteOf(row[4])}
+			d := Resolved{Found: true, OID: parseOID(row[0]), Schema: string(row[1]), Name: string(row[2]), Kind: byteOf(row[3]), Persistence: byteOf(row[4]),
+				RowSecurity: string(row[5]) == "t"}
 			if seen[d.OID] {
 				continue
 			}
@@ -253,10 +261,8 @@ func resolve(s *session, rels []query.Relation) (Resolution, error) {
 			if reason := relationReason(d, d.Schema+"."+d.Name); reason != "" {
 				fail(reason)
 			}
-			if d.Kind == KindView {
-				if err := checkView(s, d.OID, fail); err != nil {
-					return Resolution{}, err
-				}
+			if err := checkDefinition(s, d, d.Schema+"."+d.Name, fail); err != nil {
+				return Resolution{}, err
 			}
 		}
 	}
@@ -313,6 +319,64 @@ func relationReason(r Resolved, name string) string {
 		return ReasonSequence + name
 	}
 	return ""
+}
+
+// checkDefinition checks what a relation's rows depend on beyond its own
+// contents: a view's definition, a table's row-level security policies.
+func checkDefinition(s *session, r Resolved, name string, fail func(string)) error {
+	if r.Kind == KindView {
+		if err := checkView(s, r.OID, fail); err != nil {
+			return err
+		}
+	}
+	if r.RowSecurity {
+		return checkPolicies(s, r.OID, name, fail)
+	}
+	return nil
+}
+
+// policySQL lists the read policies of a relation ($1): the USING
+// expression, and whether it depends on another relation or on a user
+// function that is not IMMUTABLE (pinned builtins have no pg_depend rows:
+// the expression is analyzed for those).
+const policySQL = `SELECT pg_catalog.pg_get_expr(p.polqual, p.polrelid),
+  EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+    WHERE d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass AND d.objid = p.oid
+      AND (d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> p.polrelid
+        OR d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+          AND EXISTS (SELECT 1 FROM pg_catalog.pg_proc f WHERE f.oid = d.refobjid AND f.provolatile <> 'i')))
+FROM pg_catalog.pg_policy p
+WHERE p.polrelid = $1::oid AND p.polcmd IN ('r', '*')`
+
+// roleFunction matches the SQL functions naming the current role as
+// pg_get_expr prints them; the cache key holds their value.
+var roleFunction = regexp.MustCompile(`\b(CURRENT_USER|SESSION_USER|CURRENT_ROLE)\b`)
+
+// checkPolicies reports, through fail, a relation with row-level security
+// whose read policies depend on anything but its rows and the role (with no
+// policy at all, only the owner and BYPASSRLS roles see rows: that too
+// depends on the role only). Memberships a policy's TO list or
+// pg_has_role checks are role changes, which invalidate everything when
+// made through the proxy.
+func checkPolicies(s *session, oid uint32, name string, fail func(string)) error {
+	rows, err := s.query("row_security", policySQL, strconv.FormatUint(uint64(oid), 10))
+	if err != nil {
+		return err
+	}
+	for _, row := range rows {
+		if row[0] == nil || string(row[1]) == "t" {
+			fail(ReasonRowSecurity + name)
+			return nil
+		}
+		// The role functions become a constant of the same type; inside a
+		// string literal the replacement keeps the literal valid.
+		expr := roleFunction.ReplaceAllString(string(row[0]), "NULL::name")
+		if a := query.Analyze("SELECT 1 WHERE " + expr); !a.Cacheable || len(a.Relations) > 0 || len(a.Functions) > 0 {
+			fail(ReasonRowSecurity + name)
+			return nil
+		}
+	}
+	return nil
 }
 
 // checkView reports, through fail, a view whose definition calls a volatile
