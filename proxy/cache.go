@@ -445,11 +445,16 @@ type plan struct {
 // stmtFx is what one executed statement does, applied when the server
 // reports it complete.
 type stmtFx struct {
-	writes   []cachecore.Tag // relations whose cached reads become stale at commit
-	scope    bool            // unknown side effects: the whole database is stale at commit
-	all      bool            // roles or privileges changed: every database is stale
-	ddl      bool            // the schema changed: forget plans and catalog lookups
-	wrote    bool            // ends "until-write" hits in a transaction block
+	writes []cachecore.Tag // relations whose cached reads become stale at commit
+	scope  bool            // unknown side effects: the whole database is stale at commit
+	all    bool            // roles or privileges changed: every database is stale
+	ddl    bool            // the schema changed: forget plans and catalog lookups
+	wrote  bool            // ends "until-write" hits in a transaction block
+	// hidden: code the proxy cannot see ran (DO, CALL, a volatile user
+	// function, an unknown statement): it may have changed settings with
+	// set_config or created temporary tables that shadow others, so the
+	// session stops using the cache (until DISCARD ALL).
+	hidden   bool
 	st       *query.Statement
 	settings bool // st changes settings (SET, RESET, DISCARD, set_config)
 }
@@ -516,6 +521,7 @@ const (
 	reasonFailedTx       = "failed_transaction"
 	reasonPipelined      = "pipelined"
 	reasonSettings       = "untracked_settings"
+	reasonHidden         = "hidden_effects"
 	reasonUnknownStmt    = "unknown_statement"
 	reasonAfterWrite     = "after_write_in_batch"
 	reasonSessionSetup   = "session_setup_failed"
@@ -642,6 +648,14 @@ var ddlByRelation = map[string]bool{
 	"AlterSeqStmt": true, "CreateSeqStmt": true,
 }
 
+// hiddenCode reports whether calling a function runs code the proxy cannot
+// see: a VOLATILE user function (it may write, call set_config or create
+// temporary tables), or one the service connection cannot find (in a schema
+// it may not use, say), which is assumed to be such a function.
+func hiddenCode(v invalidate.Volatility) bool {
+	return !v.Found || v.Class == invalidate.Volatile && !v.Builtin
+}
+
 // effects works out what executing st does. failed reports that the catalog
 // could not be asked, in which case the effects are the conservative ones.
 func (cs *cacheState) effects(ctx context.Context, d *dbState, searchPath string, st *query.Statement) (fx stmtFx, failed bool) {
@@ -671,8 +685,8 @@ func (cs *cacheState) effects(ctx context.Context, d *dbState, searchPath string
 				fx.scope, fx.wrote = true, true
 				return fx, true
 			}
-			if v.Found && v.Class == invalidate.Volatile && !v.Builtin {
-				fx.scope, fx.wrote = true, true
+			if hiddenCode(v) {
+				fx.scope, fx.wrote, fx.hidden = true, true, true
 			}
 		}
 		if !st.Cacheable {
@@ -689,6 +703,9 @@ func (cs *cacheState) effects(ctx context.Context, d *dbState, searchPath string
 		return fx, false
 	case query.Write:
 		fx.wrote = true
+		if st.Cascade {
+			fx.scope = true // TRUNCATE ... CASCADE empties tables it does not name
+		}
 	case query.DDL:
 		fx.wrote, fx.ddl = true, true
 		if !ddlByRelation[st.Node] || len(written) == 0 {
@@ -727,14 +744,18 @@ func (cs *cacheState) effects(ctx context.Context, d *dbState, searchPath string
 			fx.wrote = true
 			return fx, false
 		}
-		fx.wrote, fx.scope = true, true
+		// DO, CALL, EXECUTE of an SQL-prepared statement...: code the
+		// proxy cannot see.
+		fx.wrote, fx.scope, fx.hidden = true, true, true
 		return fx, false
 	}
 	for _, f := range st.Functions {
 		v, err := d.catalog.FunctionVolatility(ctx, searchPath, f)
-		if err != nil || v.Found && v.Class == invalidate.Volatile && !v.Builtin {
-			fx.scope = true
-			failed = failed || err != nil
+		switch {
+		case err != nil:
+			fx.scope, failed = true, true
+		case hiddenCode(v):
+			fx.scope, fx.hidden = true, true
 		}
 	}
 	if len(written) > 0 && !fx.scope {

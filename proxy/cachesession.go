@@ -43,7 +43,10 @@ type cacheSession struct {
 	searchPath       string // effective, "$user" replaced by the role
 	role             string // effective role
 
-	txWrote   bool // the transaction block wrote or had unknown side effects
+	txWrote bool // the (possibly implicit) transaction wrote or had unknown side effects
+	// hidden: a statement ran code the proxy cannot see (stmtFx.hidden);
+	// the session bypasses the cache until DISCARD ALL.
+	hidden    bool
 	txNoCache bool // REPEATABLE READ, SERIALIZABLE or an imported snapshot
 	errSeen   bool // an ErrorResponse since the last ReadyForQuery
 	// xid is the current transaction's ID when the proxy asked for it
@@ -166,6 +169,7 @@ func (c *cacheSession) refreshKey(params map[string]string) {
 		w(params[k])
 	}
 	w(c.searchPath)
+	w(c.defaults["role_database_settings"])
 	names := map[string]bool{}
 	for _, m := range [...]map[string]string{c.committed, c.overlay, c.local} {
 		for k := range m {
@@ -194,12 +198,20 @@ func (c *cacheSession) bypassReason(st state, policy TxPolicy) string {
 		return reasonSessionSetup
 	case c.untracked != "" || c.overlayUntracked != "":
 		return reasonSettings
+	case c.hidden:
+		return reasonHidden
 	}
 	if r := c.cs.walBypass(c.db); r != "" {
 		return r
 	}
 	switch {
 	case st == stateIdle:
+		// Idle by the last ReadyForQuery, but an implicit transaction that a
+		// Flush left open upstream may have written: its reads see rows that
+		// are not committed (and may never be).
+		if c.txWrote || c.txNoCache {
+			return reasonTransaction
+		}
 		return ""
 	case st == stateInTx:
 		if policy == TxNever || c.txWrote || c.txNoCache || !c.readCommittedDefault() {
@@ -227,6 +239,9 @@ func (c *cacheSession) applyFx(fx *stmtFx, tag string) {
 	if fx.wrote {
 		c.txWrote = true
 	}
+	if fx.hidden {
+		c.hidden = true
+	}
 	if len(fx.writes) > 0 {
 		c.pendTags = append(c.pendTags, fx.writes...)
 	}
@@ -251,6 +266,7 @@ func (c *cacheSession) applyFx(fx *stmtFx, tag string) {
 			c.committed = map[string]string{}
 			c.rollbackSettings()
 			c.untracked = ""
+			c.hidden = false // settings reset, temporary tables dropped
 		}
 		c.keyDirty = true
 	}
@@ -436,7 +452,16 @@ func (c *cacheSession) onReady(status byte) {
 // defaultsQuery reads, right after authentication, the session defaults the
 // proxy cannot learn from ParameterStatus: they may come from the server's
 // configuration or ALTER ROLE/DATABASE ... SET.
-const defaultsQuery = "SELECT pg_catalog.current_setting('search_path'), pg_catalog.current_setting('default_transaction_isolation')"
+//
+// The third column is every ALTER ROLE/DATABASE ... SET default that applied
+// when the session started: it is part of the key, so sessions that started
+// under different defaults (a custom setting a row-level policy or view
+// reads, extra_float_digits...) never share results.
+const defaultsQuery = "SELECT pg_catalog.current_setting('search_path'), pg_catalog.current_setting('default_transaction_isolation'), " +
+	"(SELECT pg_catalog.string_agg(u.c, E'\\n' ORDER BY s.setdatabase, s.setrole, u.o) " +
+	"FROM pg_catalog.pg_db_role_setting s, pg_catalog.unnest(s.setconfig) WITH ORDINALITY AS u(c, o) " +
+	"WHERE s.setdatabase IN (0, (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())) " +
+	"AND s.setrole IN (0, (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = session_user)))"
 
 // fetchDefaults runs defaultsQuery on the new upstream connection before the
 // client sees its first ReadyForQuery. A failure leaves the session uncached.
@@ -468,8 +493,8 @@ func (s *session) fetchDefaults() error {
 		case 'S':
 			s.recordParameter(m.Body)
 		case 'Z':
-			if len(vals) == 2 {
-				s.cache.defaults = map[string]string{"search_path": vals[0], "default_transaction_isolation": vals[1]}
+			if len(vals) == 3 {
+				s.cache.defaults = map[string]string{"search_path": vals[0], "default_transaction_isolation": vals[1], "role_database_settings": vals[2]}
 			} else if s.cache.setupErr == "" {
 				s.cache.setupErr = "defaults query returned no row"
 			}

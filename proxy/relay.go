@@ -83,7 +83,7 @@ func (s *session) routeCached(m wire.Message) (done bool, err error) {
 			return true, s.bufferExtended(m)
 		case m.Type == 'F':
 			s.flushBatch()
-			s.pipe.pushX('F', &pendingX{fx: unknownFx})
+			s.pipe.pushX('F', &pendingX{fx: hiddenFx})
 			s.upBuf = append(s.upBuf, m.Raw...)
 		default:
 			s.flushBatch()

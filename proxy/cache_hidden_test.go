@@ -1,0 +1,181 @@
+package proxy_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/pgmemo/pgmemo/internal/pgtest"
+)
+
+// Results that depend on what the proxy cannot see (row-level policies,
+// settings changed inside functions, role defaults, temporary tables made by
+// DO, tables truncated by cascade) are never shared or kept stale. Each test
+// was first written to reproduce the gap it names, against PostgreSQL.
+
+var testRoleSeq atomic.Int64
+
+// testRole creates a role with attrs for the test and drops it afterwards.
+func testRole(t *testing.T, setup *pgx.Conn, base, attrs string) string {
+	t.Helper()
+	name := fmt.Sprintf("hid_%s_%d_%d", base, testRoleSeq.Add(1), time.Now().UnixNano()%100000)
+	mustExec(t, setup, "CREATE ROLE "+name+" "+attrs)
+	t.Cleanup(func() {
+		ctx := context.Background()
+		setup.Exec(ctx, "DROP OWNED BY "+name)
+		setup.Exec(ctx, "DROP ROLE "+name)
+	})
+	return name
+}
+
+// A policy that reads another table: the member who leaves the team must stop
+// seeing the rows, so tables with row-level security are not cached.
+func TestCacheRowSecurityNotCached(t *testing.T) {
+	p := startProxy(t, withCache())
+	db := newDB(t)
+	setup := pgxConnect(t, directURL("", "", db))
+	bob := testRole(t, setup, "bob", "LOGIN")
+	mustExec(t, setup, fmt.Sprintf(`CREATE TABLE members(username text, team int);
+CREATE TABLE docs(team int, body text);
+ALTER TABLE docs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY team_read ON docs USING (team IN (SELECT team FROM members WHERE username = current_user));
+GRANT SELECT ON docs, members TO %[1]s;
+INSERT INTO members VALUES ('%[1]s', 1); INSERT INTO docs VALUES (1, 'secret plan');
+CREATE VIEW docs_v AS SELECT body FROM docs;
+GRANT SELECT ON docs_v TO %[1]s;`, bob))
+	const q = "SELECT coalesce(string_agg(body, ','), '') FROM docs"
+	const qv = "SELECT coalesce(string_agg(body, ','), '') FROM docs_v"
+	b := pgxConnect(t, p.URL(bob, "", db))
+	admin := pgxConnect(t, p.URL("", "", db))
+	expect(t, b, "member", q, "secret plan", "miss-not-cacheable")
+	if l := showLast(t, b); l.Reason != "row_level_security:docs" {
+		t.Errorf("reason %q, want row_level_security:docs", l.Reason)
+	}
+	// The view reads docs as its owner (a superuser here, whom no policy
+	// restricts), but its rows are still not cached.
+	expect(t, b, "member, through a view", qv, "secret plan", "miss-not-cacheable")
+	mustExec(t, admin, "DELETE FROM members WHERE username = $1", bob)
+	expect(t, b, "after leaving the team", q, "", "miss-not-cacheable")
+
+	// A policy on a setting: the same role sees different rows per session.
+	mustExec(t, setup, fmt.Sprintf(`CREATE TABLE tdocs(tenant int, body text);
+ALTER TABLE tdocs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_p ON tdocs USING (tenant = current_setting('app.tenant', true)::int);
+GRANT SELECT ON tdocs TO %[1]s; INSERT INTO tdocs VALUES (1, 't1'), (2, 't2')`, bob))
+	const qt = "SELECT coalesce(string_agg(body, ','), '') FROM tdocs"
+	mustExec(t, b, "SELECT set_config('app.tenant', '1', false)")
+	expect(t, b, "tenant policy", qt, "t1", "")
+	if l := showLast(t, b); l.Result == "miss-filled" || l.Result == "hit" {
+		t.Errorf("a read under a policy on a setting was served %+v", l)
+	}
+	// A policy on the role alone is cached: the key holds the role
+	// (TestCacheKeyIsolation checks that roles do not share its rows).
+	mustExec(t, setup, fmt.Sprintf(`CREATE TABLE mine(owner name, body text);
+ALTER TABLE mine ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own ON mine USING (owner = current_user);
+GRANT SELECT ON mine TO %[1]s; INSERT INTO mine VALUES ('%[1]s', 'mine'), ('someone', 'theirs')`, bob))
+	b2 := pgxConnect(t, p.URL(bob, "", db))
+	expect(t, b2, "role-only policy", "SELECT coalesce(string_agg(body, ','), '') FROM mine", "mine", "miss-filled")
+}
+
+// A volatile function that calls set_config: the session's settings are no
+// longer known, so it stops using the cache, until DISCARD ALL.
+func TestCacheSetConfigInFunction(t *testing.T) {
+	p := startProxy(t, withCache())
+	db := newDB(t)
+	setup := pgxConnect(t, directURL("", "", db))
+	mustExec(t, setup, `CREATE TABLE t(v text); INSERT INTO t VALUES ('x');
+CREATE FUNCTION set_path(text) RETURNS text VOLATILE LANGUAGE sql AS $$ SELECT set_config('search_path', $1, false) $$;
+CREATE SCHEMA other; CREATE TABLE other.t(v text); INSERT INTO other.t VALUES ('other')`)
+	const q = "SELECT v FROM t"
+	a := pgxConnect(t, p.URL("", "", db))
+	b := pgxConnect(t, p.URL("", "", db))
+	expect(t, b, "fill", q, "x", "miss-filled")
+	expect(t, a, "hit", q, "x", "hit")
+	mustExec(t, a, "SELECT set_path('other')")
+	expect(t, a, "after set_config inside a function", q, "other", "bypass")
+	if l := showLast(t, a); l.Reason != "hidden_effects" {
+		t.Errorf("reason %q, want hidden_effects", l.Reason)
+	}
+	expect(t, b, "the other session", q, "x", "") // the call also invalidated the database
+	expect(t, b, "the other session again", q, "x", "hit")
+	mustExec(t, a, "DISCARD ALL")
+	if err := a.DeallocateAll(context.Background()); err != nil { // pgx's statement cache
+		t.Fatal(err)
+	}
+	expect(t, a, "after DISCARD ALL", q, "x", "hit")
+}
+
+// A temporary table created inside DO shadows a cached table for its session
+// only: that session stops using the cache, the other keeps its hits.
+func TestCacheTempTableByDO(t *testing.T) {
+	p := startProxy(t, withCache())
+	db := newDB(t)
+	a := pgxConnect(t, p.URL("", "", db))
+	b := pgxConnect(t, p.URL("", "", db))
+	mustExec(t, a, "CREATE TABLE shadow(v text); INSERT INTO shadow VALUES ('public')")
+	const q = "SELECT v FROM shadow"
+	expect(t, a, "fill", q, "public", "miss-filled")
+	mustExec(t, a, "DO $$BEGIN CREATE TEMP TABLE shadow(v text); INSERT INTO shadow VALUES ('private of a'); END$$")
+	expect(t, a, "a reads its temporary table", q, "private of a", "bypass")
+	expect(t, b, "b reads public.shadow", q, "public", "")
+	expect(t, b, "b again", q, "public", "hit")
+}
+
+// ALTER ROLE ... SET defaults are part of the key: sessions that started
+// under different defaults do not share results.
+func TestCacheRoleDefaultsInKey(t *testing.T) {
+	p := startProxy(t, withCache())
+	db := newDB(t)
+	setup := pgxConnect(t, directURL("", "", db))
+	app := testRole(t, setup, "ten", "LOGIN")
+	mustExec(t, setup, fmt.Sprintf(`CREATE TABLE nums(x float8); INSERT INTO nums VALUES (1.0 / 3);
+GRANT SELECT ON nums TO %[1]s;
+ALTER ROLE %[1]s SET extra_float_digits = 0`, app))
+	const q = "SELECT x::text FROM nums"
+	a := pgxConnect(t, p.URL(app, "", db))
+	mustExec(t, setup, fmt.Sprintf("ALTER ROLE %s SET extra_float_digits = 3", app))
+	b := pgxConnect(t, p.URL(app, "", db))
+	expect(t, b, "new default fills", q, "0.3333333333333333", "miss-filled")
+	expect(t, a, "old default", q, "0.333333333333333", "miss-filled")
+	expect(t, a, "old default again", q, "0.333333333333333", "hit")
+}
+
+// TRUNCATE ... CASCADE empties tables it does not name: the writer's next
+// read of one of them is not stale.
+func TestCacheTruncateCascade(t *testing.T) {
+	p := startProxy(t, withCache())
+	db := newDB(t)
+	c := pgxConnect(t, p.URL("", "", db))
+	other := pgxConnect(t, p.URL("", "", db))
+	mustExec(t, c, "CREATE TABLE o(id int PRIMARY KEY); CREATE TABLE oi(oid int REFERENCES o); INSERT INTO o VALUES (1); INSERT INTO oi VALUES (1)")
+	const q = "SELECT count(*)::text FROM oi"
+	expect(t, other, "fill", q, "1", "miss-filled")
+	expect(t, c, "hit", q, "1", "hit")
+	mustExec(t, c, "TRUNCATE o CASCADE")
+	expect(t, c, "the writer reads its own TRUNCATE", q, "0", "miss-filled")
+}
+
+// A volatile function in a schema the service role may not use is not found
+// by the catalog lookups: it is taken for code that may write anything.
+func TestCacheFunctionTheServiceRoleCannotSee(t *testing.T) {
+	p := startProxy(t, withCache(), withServiceRole(t, pgtest.ReplUser, ""))
+	db := newDB(t)
+	setup := pgxConnect(t, directURL("", "", db))
+	mustExec(t, setup, `CREATE TABLE public.kv(k int PRIMARY KEY, v int); INSERT INTO kv VALUES (1, 0);
+CREATE SCHEMA app; REVOKE ALL ON SCHEMA app FROM PUBLIC;
+CREATE FUNCTION app.bump() RETURNS int VOLATILE LANGUAGE sql AS 'UPDATE public.kv SET v = v + 1 WHERE k = 1 RETURNING v'`)
+	c := pgxConnect(t, p.URL("", "", db))
+	other := pgxConnect(t, p.URL("", "", db))
+	mustExec(t, c, "SET search_path = app, public")
+	const q = "SELECT v::text FROM public.kv WHERE k = 1"
+	expect(t, c, "fill", q, "0", "miss-filled")
+	expect(t, c, "hit", q, "0", "hit")
+	expect(t, other, "fill for another session", q, "0", "miss-filled")
+	mustExec(t, c, "SELECT bump()")
+	expect(t, c, "the writer reads its write", q, "1", "bypass")
+	expect(t, other, "another session after the write", q, "1", "miss-filled")
+}
