@@ -19,6 +19,9 @@ type stmt struct {
 	plan     *plan
 	planPath string // the search_path plan was made under
 	upstream bool   // the server has it; false: answered locally, sent when first needed
+	// opaque: made with SQL PREPARE, whose text the proxy does not know.
+	// It is never answered locally, and executing it has unknown effects.
+	opaque bool
 	// desc is the cached description last found for the statement, under
 	// the cache key descKey (see cacheSession.desc).
 	desc    cachecore.Ref
@@ -319,7 +322,7 @@ func (s *session) answerBatch(r routing, msgs []bmsg, closed []viewEntry, write 
 				return false
 			}
 			st := lookupStmt(bm.stmt)
-			if st == nil {
+			if st == nil || st.opaque {
 				return false
 			}
 			pl := s.planOf(st, searchPath)
@@ -364,7 +367,7 @@ func (s *session) answerBatch(r routing, msgs []bmsg, closed []viewEntry, write 
 			} else if pt := lookupPortal(name); pt != nil {
 				st, results = pt.st, pt.results
 			}
-			if st == nil {
+			if st == nil || st.opaque {
 				return false
 			}
 			if a := s.planOf(st, searchPath).admin; a != adminNone {
@@ -537,16 +540,23 @@ func (s *session) forwardBatch(r routing, msgs []bmsg) {
 		switch m.typ {
 		case 'P':
 			if p, ok := decodeParse(body); ok {
-				if old := c.stmts[string(p.name)]; len(p.name) == 0 && old.parses(p) {
+				old := c.stmts[string(p.name)]
+				switch {
+				case len(p.name) == 0 && old.parses(p):
 					old.upstream = true // the same unnamed statement again: keep its plan and description
-				} else {
+				case len(p.name) > 0 && old != nil:
+					// The name is taken: the server answers 42P05 and keeps
+					// the statement it has, so the proxy keeps its record,
+					// first sending the statement if only the proxy had it.
+					s.materializeStmt(old)
+				default:
 					c.stmts[string(p.name)] = &stmt{name: string(p.name), text: string(p.query), oids: append([]byte(nil), p.oids...), upstream: true}
 				}
 			}
 		case 'B':
 			if bm, ok := decodeBind(body); ok {
 				pt := &portal{upstream: true, results: append([]byte(nil), bm.results...)}
-				if st := c.stmts[string(bm.stmt)]; st != nil {
+				if st := c.stmts[string(bm.stmt)]; st != nil && !st.opaque {
 					s.materializeStmt(st)
 					pt.st = st
 					if pl := s.planOf(st, searchPath); pl.cacheable && bypass == "" {
@@ -567,7 +577,7 @@ func (s *session) forwardBatch(r routing, msgs []bmsg) {
 					s.materializePortal(pt)
 					st = pt.st
 				}
-				if st != nil && fill && s.planOf(st, searchPath).cacheable {
+				if st != nil && !st.opaque && fill && s.planOf(st, searchPath).cacheable {
 					known := false
 					if v, ok := c.desc(cache, st); ok {
 						pd, rd := decodeDesc(v)
@@ -594,12 +604,13 @@ func (s *session) forwardBatch(r routing, msgs []bmsg) {
 				s.materializePortal(pt)
 			}
 			if pt == nil || pt.st == nil {
-				x.fx = unknownFx
+				x.fx = hiddenFx
 				fill = false
 				wrote, txControl = true, true // unknown: maybe a transaction's end
 				break
 			}
 			pl := s.planOf(pt.st, searchPath)
+			s.sqlStatementRefs(pl, false)
 			if len(pl.fx) > 0 {
 				x.fx = pl.fx[:1]
 				fx := &pl.fx[0]
@@ -678,6 +689,11 @@ func (s *session) forwardBatch(r routing, msgs []bmsg) {
 // unknownFx is the effect of executing a statement the proxy does not know
 // (prepared with SQL PREPARE, or a cursor): anything may have changed.
 var unknownFx = []stmtFx{{scope: true, wrote: true}}
+
+// hiddenFx is the effect of running code the proxy cannot see at all (a
+// portal of a statement it does not know, a FunctionCall): also what
+// stmtFx.hidden says.
+var hiddenFx = []stmtFx{{scope: true, wrote: true, hidden: true}}
 
 func fxHasEffects(fx *stmtFx) bool {
 	return fx.wrote || fx.settings || len(fx.writes) > 0 || fx.scope || fx.all || fx.ddl ||

@@ -37,7 +37,7 @@ func (s *session) routeQuery(m wire.Message) error {
 		return nil
 	}
 	delete(c.stmts, "") // a Query destroys the unnamed statement
-	s.sqlStatementRefs(pl)
+	s.sqlStatementRefs(pl, true)
 	x := &pendingX{fx: pl.fx}
 	last := lastInfo{pl: pl}
 	switch {
@@ -114,10 +114,13 @@ func (s *session) serveHit(v []byte, status byte, last lastInfo) {
 }
 
 // sqlStatementRefs keeps the proxy's view of prepared statements right when a
-// Query uses SQL-level PREPARE, EXECUTE, DEALLOCATE or DISCARD, which share
-// the protocol's namespace: a statement that exists only locally is sent to
-// the server first (its answers dropped), and dropped ones are forgotten.
-func (s *session) sqlStatementRefs(pl *plan) {
+// Query or an Execute uses SQL-level PREPARE, EXECUTE, DEALLOCATE or DISCARD,
+// which share the protocol's namespace: a statement that exists only locally
+// is sent to the server first (its answers dropped; sync: followed by a Sync,
+// before a Query), dropped ones are forgotten, and a name PREPARE takes is
+// recorded as opaque, so that a protocol Parse of it goes to the server (which
+// answers 42P05) and its portals count as unknown code.
+func (s *session) sqlStatementRefs(pl *plan, sync bool) {
 	c := s.cache
 	for _, st := range pl.an.Statements {
 		switch st.Node {
@@ -137,14 +140,19 @@ func (s *session) sqlStatementRefs(pl *plan) {
 		}
 		ps := c.stmts[st.Name]
 		if ps == nil {
+			if st.Node == "PrepareStmt" && st.Name != "" {
+				// If the server refuses it, the name just stays the server's
+				// to judge.
+				c.stmts[st.Name] = &stmt{name: st.Name, upstream: true, opaque: true}
+			}
 			continue
 		}
 		if !ps.upstream {
-			ps.upstream = true
-			s.upBuf = appendParse(s.upBuf, []byte(ps.name), []byte(ps.text), ps.oids)
-			s.pipe.pushX('P', &pendingX{swallow: true})
-			s.upBuf = appendSync(s.upBuf)
-			s.pipe.pushX('S', &pendingX{swallow: true})
+			s.materializeStmt(ps)
+			if sync {
+				s.upBuf = appendSync(s.upBuf)
+				s.pipe.pushX('S', &pendingX{swallow: true})
+			}
 		}
 		if st.Node == "DeallocateStmt" {
 			delete(c.stmts, st.Name)

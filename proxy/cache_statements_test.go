@@ -1,0 +1,127 @@
+package proxy_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// Protocol sequences where the proxy's record of the session's statements or
+// transaction could drift from the server's: each compares what the client
+// sees through the proxy with what PostgreSQL itself answers, and checks that
+// the cache holds no wrong row afterwards.
+
+// rawDirect is rawConnect to PostgreSQL itself.
+func rawDirect(t *testing.T, db string) *rawPG {
+	t.Helper()
+	return rawConnect(t, fmt.Sprintf("127.0.0.1:%d", cluster.Port), db)
+}
+
+// A write sent with Flush leaves the implicit transaction open; a read in it
+// sees the uncommitted row and must not fill the shared cache, because the
+// transaction may still roll back.
+func TestCacheFlushedWriteThenRead(t *testing.T) {
+	p := startProxy(t, withCache())
+	db := newDB(t)
+	if err := cluster.Exec(context.Background(), db, "CREATE TABLE ph(k int PRIMARY KEY, v text); INSERT INTO ph VALUES (1, 'committed')"); err != nil {
+		t.Fatal(err)
+	}
+	const q = "SELECT v FROM ph WHERE k = 1"
+	read := func(last pgproto3.FrontendMessage) []pgproto3.FrontendMessage {
+		return []pgproto3.FrontendMessage{&pgproto3.Parse{Query: q}, &pgproto3.Bind{}, &pgproto3.Describe{ObjectType: 'P'}, &pgproto3.Execute{}, last}
+	}
+	a := rawConnect(t, p.Addr, db)
+	a.roundTrip(&pgproto3.Parse{Query: "UPDATE ph SET v = 'uncommitted' WHERE k = 1"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Flush{})
+	got := a.roundTrip(read(&pgproto3.Flush{})...)
+	if !slices.Contains(got, `DataRow "uncommitted"`) {
+		t.Fatalf("the writer's own read: %q", got)
+	}
+	a.roundTrip(&pgproto3.Parse{Query: "SELECT 1/0"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Sync{}) // rolls it back
+	b := rawConnect(t, p.Addr, db)
+	got = b.roundTrip(read(&pgproto3.Sync{})...)
+	if !slices.Contains(got, `DataRow "committed"`) {
+		t.Errorf("another session read %q after the rollback", got)
+	}
+	if l := b.showLast(); l.Result != "miss-filled" {
+		t.Errorf("another session's read was served %+v, want miss-filled (nothing cached by the rolled-back transaction)", l)
+	}
+}
+
+// Parse of a name already taken fails with 42P05 and leaves the first
+// statement in place; the proxy must keep executing (and keying) the first.
+func TestCacheParseOfTakenName(t *testing.T) {
+	p := startProxy(t, withCache())
+	db := newDB(t)
+	if err := cluster.Exec(context.Background(), db, "CREATE TABLE kv(k int PRIMARY KEY, v text); INSERT INTO kv VALUES (1, 'one'), (2, 'two'), (42, 'forty-two')"); err != nil {
+		t.Fatal(err)
+	}
+	const q1, q2 = "SELECT v FROM kv WHERE k = 1", "SELECT v FROM kv WHERE k = 2"
+	script := []scriptStep{
+		{"parse s1", []pgproto3.FrontendMessage{&pgproto3.Parse{Name: "s1", Query: q1}, &pgproto3.Sync{}}},
+		{"parse s1 again, other text", []pgproto3.FrontendMessage{&pgproto3.Parse{Name: "s1", Query: q2}, &pgproto3.Sync{}}},
+		{"execute s1", []pgproto3.FrontendMessage{&pgproto3.Bind{PreparedStatement: "s1"}, &pgproto3.Describe{ObjectType: 'P'}, &pgproto3.Execute{}, &pgproto3.Sync{}}},
+		{"SQL PREPARE s4", []pgproto3.FrontendMessage{&pgproto3.Query{String: "PREPARE s4 AS SELECT v FROM kv WHERE k = 42"}}},
+		{"parse s4", []pgproto3.FrontendMessage{&pgproto3.Parse{Name: "s4", Query: q1}, &pgproto3.Sync{}}},
+		{"execute s4", []pgproto3.FrontendMessage{&pgproto3.Bind{PreparedStatement: "s4"}, &pgproto3.Describe{ObjectType: 'P'}, &pgproto3.Execute{}, &pgproto3.Sync{}}},
+	}
+	want := runScript(rawDirect(t, db), script)
+	// The second round through the proxy is answered partly from the cache.
+	for round := range 2 {
+		if got := runScript(rawConnect(t, p.Addr, db), script); !slices.Equal(got, want) {
+			t.Errorf("round %d through the proxy:\n%s\nPostgreSQL:\n%s", round, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+	other := rawConnect(t, p.Addr, db)
+	got := other.roundTrip(&pgproto3.Parse{Query: q2}, &pgproto3.Bind{}, &pgproto3.Describe{ObjectType: 'P'}, &pgproto3.Execute{}, &pgproto3.Sync{})
+	if !slices.Contains(got, `DataRow "two"`) {
+		t.Errorf("another session's %s: %q", q2, got)
+	}
+}
+
+type scriptStep struct {
+	what string
+	msgs []pgproto3.FrontendMessage
+}
+
+// runScript sends each step's messages and returns each step's answers.
+func runScript(r *rawPG, script []scriptStep) []string {
+	var out []string
+	for _, step := range script {
+		out = append(out, step.what+": "+strings.Join(r.roundTrip(step.msgs...), ", "))
+	}
+	return out
+}
+
+// SQL-level DEALLOCATE and PREPARE sent through the extended protocol (as
+// psycopg 3 pipelines do) keep the proxy's record of statements right.
+func TestCacheDeallocateInExtendedProtocol(t *testing.T) {
+	p := startProxy(t, withCache())
+	db := newDB(t)
+	if err := cluster.Exec(context.Background(), db, "CREATE TABLE kv(k int PRIMARY KEY, v text); INSERT INTO kv VALUES (1, 'one')"); err != nil {
+		t.Fatal(err)
+	}
+	const q = "SELECT v FROM kv WHERE k = 1"
+	ext := func(sql string) []pgproto3.FrontendMessage {
+		return []pgproto3.FrontendMessage{&pgproto3.Parse{Query: sql}, &pgproto3.Bind{}, &pgproto3.Describe{ObjectType: 'P'}, &pgproto3.Execute{}, &pgproto3.Sync{}}
+	}
+	script := []scriptStep{
+		{"parse, execute", []pgproto3.FrontendMessage{&pgproto3.Parse{Name: "_pg3_0", Query: q}, &pgproto3.Bind{PreparedStatement: "_pg3_0"}, &pgproto3.Describe{ObjectType: 'P'}, &pgproto3.Execute{}, &pgproto3.Sync{}}},
+		{"parse again (42P05)", []pgproto3.FrontendMessage{&pgproto3.Parse{Name: "_pg3_0", Query: q}, &pgproto3.Sync{}}},
+		{"DEALLOCATE", ext("DEALLOCATE _pg3_0")},
+		{"parse (free again)", []pgproto3.FrontendMessage{&pgproto3.Parse{Name: "_pg3_0", Query: q}, &pgproto3.Sync{}}},
+		{"PREPARE", ext("PREPARE named AS SELECT 7")},
+		{"parse of the PREPAREd name (42P05)", []pgproto3.FrontendMessage{&pgproto3.Parse{Name: "named", Query: q}, &pgproto3.Sync{}}},
+		{"DEALLOCATE ALL", ext("DEALLOCATE ALL")},
+		{"bind (26000)", []pgproto3.FrontendMessage{&pgproto3.Bind{PreparedStatement: "_pg3_0"}, &pgproto3.Execute{}, &pgproto3.Sync{}}},
+	}
+	want := runScript(rawDirect(t, db), script)
+	for round := range 2 {
+		if got := runScript(rawConnect(t, p.Addr, db), script); !slices.Equal(got, want) {
+			t.Errorf("round %d through the proxy:\n%s\nPostgreSQL:\n%s", round, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+}
