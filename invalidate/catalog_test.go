@@ -131,7 +131,7 @@ CREATE FOREIGN TABLE ft(id int) SERVER loop OPTIONS (table_name 'plain');`) == n
 		{"partitioned only", "public", []query.Relation{{Name: "meas", Read: true, Only: true}}, []string{"meas"}, "", false},
 		{"inheritance", "public", []query.Relation{rel("", "parent")}, []string{"parent", "child", "grandchild"}, "", false},
 		{"inheritance middle", "public", []query.Relation{rel("", "child")}, []string{"child", "grandchild"}, "", false},
-		{"materialized view", "public", []query.Relation{rel("", "mat")}, []string{"mat", "plain"}, "", false},
+		{"materialized view without the DDL hook", "public", []query.Relation{rel("", "mat")}, []string{"mat", "plain"}, "materialized_view_without_ddl_hook:mat", false},
 		{"immutable function view", "public", []query.Relation{rel("", "imm_view")}, []string{"imm_view", "plain"}, "", false},
 		{"temp shadow", "public", []query.Relation{rel("", "shadowed")}, []string{"shadowed"}, "temp_relation:shadowed", false},
 		{"temp shadow qualified", "public", []query.Relation{rel("public", "shadowed")}, []string{"shadowed"}, "", false},

@@ -45,6 +45,11 @@ const (
 	// table, a function that is not IMMUTABLE, a setting, the time...
 	// None of that is tracked, so the relation's rows are not cached.
 	ReasonRowSecurity = "row_level_security:"
+	// ReasonMaterializedView: a materialized view in a database without
+	// pgmemo's DDL hook (DDLHookSQL): a REFRESH made without the proxy is
+	// not on the replication stream (materialized views are not published)
+	// and nothing else reports it.
+	ReasonMaterializedView = "materialized_view_without_ddl_hook:"
 	// ReasonUnknownFunction: no function of that name takes that many
 	// arguments.
 	ReasonUnknownFunction = "unknown_function:"
@@ -329,11 +334,26 @@ func checkDefinition(s *session, r Resolved, name string, fail func(string)) err
 			return err
 		}
 	}
+	if r.Kind == KindMaterializedView {
+		rows, err := s.query("ddl_hook", ddlHookInstalledSQL)
+		if err != nil {
+			return err
+		}
+		if len(rows) != 1 || string(rows[0][0]) != "t" {
+			fail(ReasonMaterializedView + name)
+		}
+	}
 	if r.RowSecurity {
 		return checkPolicies(s, r.OID, name, fail)
 	}
 	return nil
 }
+
+// ddlHookInstalledSQL tells whether DDLHookSQL's event trigger for
+// ddl_command_end (which REFRESH MATERIALIZED VIEW fires) is installed and
+// enabled in the database.
+const ddlHookInstalledSQL = `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger
+WHERE evtname = 'pgmemo_ddl_end' AND evtevent = 'ddl_command_end' AND evtenabled <> 'D')`
 
 // policySQL lists the read policies of a relation ($1): the USING
 // expression, and whether it depends on another relation or on a user

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/pgmemo/pgmemo/internal/pgtest"
+	"github.com/pgmemo/pgmemo/invalidate"
 )
 
 // Results that depend on what the proxy cannot see (row-level policies,
@@ -178,4 +179,21 @@ CREATE FUNCTION app.bump() RETURNS int VOLATILE LANGUAGE sql AS 'UPDATE public.k
 	mustExec(t, c, "SELECT bump()")
 	expect(t, c, "the writer reads its write", q, "1", "bypass")
 	expect(t, other, "another session after the write", q, "1", "miss-filled")
+}
+
+// A materialized view is cached only where the DDL hook reports a REFRESH
+// made without the proxy; the replication stream does not carry it.
+func TestCacheMaterializedViewNeedsTheHook(t *testing.T) {
+	p := startProxy(t, withCache())
+	db := newDB(t)
+	c := pgxConnect(t, p.URL("", "", db))
+	mustExec(t, c, "CREATE TABLE base(n int); INSERT INTO base VALUES (1); CREATE MATERIALIZED VIEW mv AS SELECT count(*)::text AS n FROM base")
+	const q = "SELECT n FROM mv"
+	expect(t, c, "without the hook", q, "1", "miss-not-cacheable")
+	if l := showLast(t, c); l.Reason != "materialized_view_without_ddl_hook:mv" {
+		t.Errorf("reason %q", l.Reason)
+	}
+	mustExec(t, c, invalidate.DDLHookSQL) // DDL through the proxy: plans are made again
+	expect(t, c, "with the hook", q, "1", "miss-filled")
+	expect(t, c, "with the hook, again", q, "1", "hit")
 }
