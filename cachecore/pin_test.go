@@ -89,8 +89,14 @@ func TestPinInvalidateAndSweep(t *testing.T) {
 	}
 	c.Invalidate(2)
 	clk.Advance(2 * time.Minute)
-	if n := c.Sweep(); n != 2 { // b (invalidated) and c (expired); a was dropped by Get
-		t.Errorf("Sweep dropped %d, want 2", n)
+	// b (invalidated) and c (expired); a was dropped by Get. Otter may have
+	// reclaimed c itself already (its maintenance runs on its own goroutine
+	// and reads the same clock), so Sweep drops 1 or 2 and leaves only d.
+	if n := c.Sweep(); n != 1 && n != 2 {
+		t.Errorf("Sweep dropped %d, want 2 (or 1 if otter reclaimed the expired one)", n)
+	}
+	if n := c.Stats().PinnedEntries; n != 1 {
+		t.Errorf("after Sweep: %d pinned, want 1", n)
 	}
 	must(c.Set("d", value, c.Snapshot(1, 4))) // replaced by an unpinned value
 	st := c.Stats()
