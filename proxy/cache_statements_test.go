@@ -125,3 +125,43 @@ func TestCacheDeallocateInExtendedProtocol(t *testing.T) {
 		}
 	}
 }
+
+// A statement parsed only locally is sent by the proxy when a batch needs it;
+// if the server skips that Parse (an earlier message of the batch failed) or
+// rejects it (an aborted transaction block), the statement must be sent again
+// next time, as the client still has it.
+func TestCacheLocalStatementSentAgainAfterError(t *testing.T) {
+	p := startProxy(t, withCache())
+	db := newDB(t)
+	if err := cluster.Exec(context.Background(), db, "CREATE TABLE kv(k int PRIMARY KEY, v text); INSERT INTO kv VALUES (1, 'one'), (2, 'two')"); err != nil {
+		t.Fatal(err)
+	}
+	const q = "SELECT v FROM kv WHERE k = $1"
+	bind := func(k string) []pgproto3.FrontendMessage {
+		return []pgproto3.FrontendMessage{&pgproto3.Bind{PreparedStatement: "s2", Parameters: [][]byte{[]byte(k)}}, &pgproto3.Describe{ObjectType: 'P'}, &pgproto3.Execute{}}
+	}
+	fail := []pgproto3.FrontendMessage{&pgproto3.Parse{Query: "SELECT 1/0"}, &pgproto3.Bind{}, &pgproto3.Execute{}}
+	sync := &pgproto3.Sync{}
+	script := []scriptStep{
+		{"parse s2", []pgproto3.FrontendMessage{&pgproto3.Parse{Name: "s2", Query: q, ParameterOIDs: []uint32{23}}, &pgproto3.Describe{ObjectType: 'S', Name: "s2"}, sync}},
+		{"fill k=1", append(bind("1"), sync)},
+		{"close s2", []pgproto3.FrontendMessage{&pgproto3.Close{ObjectType: 'S', Name: "s2"}, sync}},
+		// Parsed again: known to parse, so answered locally.
+		{"parse s2 again", []pgproto3.FrontendMessage{&pgproto3.Parse{Name: "s2", Query: q, ParameterOIDs: []uint32{23}}, sync}},
+		{"an error, then s2 (skipped)", append(append(fail, bind("2")...), sync)},
+		{"s2 after the error", append(bind("2"), sync)},
+		{"close s2 once more", []pgproto3.FrontendMessage{&pgproto3.Close{ObjectType: 'S', Name: "s2"}, sync}},
+		{"parse s2 a third time", []pgproto3.FrontendMessage{&pgproto3.Parse{Name: "s2", Query: q, ParameterOIDs: []uint32{23}}, sync}},
+		{"a failed block", []pgproto3.FrontendMessage{&pgproto3.Query{String: "BEGIN"}}},
+		{"error in it", append(fail, sync)},
+		{"s2 in the failed block (25P02)", append(bind("2"), sync)},
+		{"rollback", []pgproto3.FrontendMessage{&pgproto3.Query{String: "ROLLBACK"}}},
+		{"s2 after the rollback", append(bind("2"), sync)},
+	}
+	want := runScript(rawDirect(t, db), script)
+	for round := range 2 {
+		if got := runScript(rawConnect(t, p.Addr, db), script); !slices.Equal(got, want) {
+			t.Errorf("round %d through the proxy:\n%s\nPostgreSQL:\n%s", round, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+}

@@ -85,6 +85,7 @@ type routing struct {
 
 func (s *session) routing() routing {
 	c := s.cache
+	s.parsesFailed()
 	r := routing{empty: s.pipe.empty()}
 	r.quiet = r.empty && !c.upOpen
 	s.mu.Lock()
@@ -537,6 +538,7 @@ func (s *session) forwardBatch(r routing, msgs []bmsg) {
 		if m.typ == 'S' && i == len(msgs)-1 && askXID && wrote && !txControl {
 			s.askXactID()
 		}
+		var parsed *stmt // a Parse: the statement record it makes (or marks) as the server's
 		switch m.typ {
 		case 'P':
 			if p, ok := decodeParse(body); ok {
@@ -544,13 +546,15 @@ func (s *session) forwardBatch(r routing, msgs []bmsg) {
 				switch {
 				case len(p.name) == 0 && old.parses(p):
 					old.upstream = true // the same unnamed statement again: keep its plan and description
+					parsed = old
 				case len(p.name) > 0 && old != nil:
 					// The name is taken: the server answers 42P05 and keeps
 					// the statement it has, so the proxy keeps its record,
 					// first sending the statement if only the proxy had it.
 					s.materializeStmt(old)
 				default:
-					c.stmts[string(p.name)] = &stmt{name: string(p.name), text: string(p.query), oids: append([]byte(nil), p.oids...), upstream: true}
+					parsed = &stmt{name: string(p.name), text: string(p.query), oids: append([]byte(nil), p.oids...), upstream: true}
+					c.stmts[string(p.name)] = parsed
 				}
 			}
 		case 'B':
@@ -673,7 +677,11 @@ func (s *session) forwardBatch(r routing, msgs []bmsg) {
 			}
 		}
 		s.upBuf = append(s.upBuf, m.raw(b)...)
-		s.pipe.pushX(m.typ, x)
+		if parsed != nil {
+			s.pipe.pushParse(parsed, false, x)
+		} else {
+			s.pipe.pushX(m.typ, x)
+		}
 	}
 	// Messages sent without a Sync behind them leave the server's implicit
 	// transaction open: the Sync that ends it must reach the server.
@@ -708,7 +716,23 @@ func (s *session) materializeStmt(st *stmt) {
 	}
 	st.upstream = true
 	s.upBuf = appendParse(s.upBuf, []byte(st.name), []byte(st.text), st.oids)
-	s.pipe.pushX('P', &pendingX{swallow: true})
+	s.pipe.pushParse(st, true, &pendingX{swallow: true})
+}
+
+// parsesFailed sets the session's statements right after the server rejected
+// or skipped Parses that the proxy recorded as done (pipeline.takeFailed): a
+// statement it sent for the client is again only local, to be sent the next
+// time it is needed; one the client parsed does not exist.
+func (s *session) parsesFailed() {
+	c := s.cache
+	for _, f := range s.pipe.takeFailed() {
+		switch {
+		case f.injected:
+			f.st.upstream = false
+		case c.stmts[f.st.name] == f.st:
+			delete(c.stmts, f.st.name)
+		}
+	}
 }
 
 // materializePortal does the same for a portal bound locally.

@@ -21,12 +21,45 @@ type pipeline struct {
 	// behind it, so the server ignores everything until the client's next
 	// Sync. Nothing may be answered locally meanwhile.
 	skipping bool
+	// failed lists the Parses with a statement record that the server
+	// rejected or skipped, for the client relay to set right (takeFailed).
+	failed []failedParse
 }
 
 type pendingMsg struct {
 	typ     byte // 'P', 'B', 'D', 'E', 'C', 'S', 'Q', 'F'
 	ignored bool // a Sync the server ignores (COPY IN)
 	x       *pendingX
+	parse   failedParse // a Parse: the statement it defines (st nil: none tracked)
+}
+
+// failedParse is a Parse the proxy recorded as done when it sent it: its own
+// (injected, for a statement so far only local) or the client's.
+type failedParse struct {
+	st       *stmt
+	injected bool
+}
+
+// pushParse records a Parse forwarded upstream that defines st, so that if
+// the server rejects or skips it the client relay learns of it.
+func (p *pipeline) pushParse(st *stmt, injected bool, x *pendingX) {
+	p.pushX('P', x)
+	p.mu.Lock()
+	p.q[len(p.q)-1].parse = failedParse{st: st, injected: injected}
+	p.mu.Unlock()
+}
+
+// takeFailed returns, and forgets, the Parses the server rejected or
+// skipped since the last call.
+func (p *pipeline) takeFailed() []failedParse {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.failed) == 0 {
+		return nil
+	}
+	f := p.failed
+	p.failed = nil
+	return f
 }
 
 func endsWithReady(typ byte) bool { return typ == 'S' || typ == 'Q' || typ == 'F' }
@@ -124,6 +157,9 @@ func (p *pipeline) onServer(typ byte) {
 		for p.head < len(p.q) && p.q[p.head].typ != 'S' {
 			if endsWithReady(p.q[p.head].typ) {
 				p.owed--
+			}
+			if f := p.q[p.head].parse; f.st != nil {
+				p.failed = append(p.failed, f)
 			}
 			p.pop()
 		}
