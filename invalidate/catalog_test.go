@@ -463,3 +463,50 @@ func TestXactIDFunction(t *testing.T) {
 		t.Errorf("with EXECUTE revoked from PUBLIC: %d, %v; want 0", oid, err)
 	}
 }
+
+// TestAccessDigest: the digest changes with every kind of access rule and
+// stays put otherwise.
+func TestAccessDigest(t *testing.T) {
+	ctx, conn := setup(t, "invalidate_access")
+	exec := func(sql string) {
+		t.Helper()
+		if err := cluster.Exec(ctx, "invalidate_access", sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	exec("CREATE TABLE acc(a int, b int); CREATE ROLE acc_r; CREATE ROLE acc_g")
+	t.Cleanup(func() {
+		cluster.Exec(context.Background(), "invalidate_access", "GRANT USAGE ON SCHEMA public TO PUBLIC; DROP TABLE acc; DROP ROLE acc_r; DROP ROLE acc_g")
+	})
+	cat := &invalidate.Catalog{Conn: conn.PgConn}
+	digest := func() string {
+		t.Helper()
+		d, err := cat.AccessDigest(ctx)
+		if err != nil || len(d) != 32 {
+			t.Fatalf("AccessDigest = %q, %v", d, err)
+		}
+		return d
+	}
+	last := digest()
+	if again := digest(); again != last {
+		t.Fatalf("digest changed without a change: %s, %s", last, again)
+	}
+	for _, change := range []string{
+		"GRANT SELECT ON acc TO acc_r",
+		"GRANT SELECT (a) ON acc TO acc_g",
+		"GRANT acc_g TO acc_r",
+		"ALTER ROLE acc_r BYPASSRLS",
+		"ALTER TABLE acc ENABLE ROW LEVEL SECURITY",
+		"CREATE POLICY p ON acc USING (a > 0)",
+		"ALTER POLICY p ON acc USING (a > 1)",
+		"REVOKE USAGE ON SCHEMA public FROM PUBLIC",
+		"REVOKE acc_g FROM acc_r",
+	} {
+		exec(change)
+		if d := digest(); d == last {
+			t.Errorf("%s: digest unchanged", change)
+		} else {
+			last = d
+		}
+	}
+}
