@@ -347,6 +347,7 @@ func (srv *Server) cacheStatsRows(d *dbState) [][2]string {
 		{"invalidations_wal_own_skipped", itoa(cs.walOwn.Load())},
 		{"own_transactions_identified", itoa(cs.ownXactIDs.Load())},
 		{"invalidations_admin", itoa(cs.invAdmin.Load())},
+		{"invalidations_access", itoa(cs.invAccess.Load())},
 		{"entries", strconv.Itoa(st.Entries)},
 		{"bytes", itoa(st.Bytes)},
 		{"pinned_entries", strconv.Itoa(st.PinnedEntries)},

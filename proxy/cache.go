@@ -191,6 +191,7 @@ type cacheState struct {
 	walOwn       atomic.Uint64 // relation changes of the proxy's own transactions, invalidated at commit already
 	ownXactIDs   atomic.Uint64 // write transactions whose ID the proxy learned (ownxact.go)
 	invAdmin     atomic.Uint64 // by PGMEMO INVALIDATE
+	invAccess    atomic.Uint64 // by a change of roles, privileges or policies seen by checkAccess
 
 	bypass       atomic.Uint64 // cacheable reads sent upstream because of session or transaction state
 	notCacheable atomic.Uint64
@@ -239,8 +240,8 @@ const maintainInterval = 2 * time.Second
 
 // maintain, until the cache stops, returns the memory of stale pinned entries
 // (which are never evicted) to the rest of the cache, and per database stops
-// a replication stream idle for CacheOptions.WALIdleTimeout and forgets own
-// transactions the stream never reported.
+// a replication stream idle for CacheOptions.WALIdleTimeout, forgets own
+// transactions the stream never reported, and checks its access rules.
 func (cs *cacheState) maintain() {
 	defer cs.wg.Done()
 	t := time.NewTicker(maintainInterval)
@@ -254,8 +255,38 @@ func (cs *cacheState) maintain() {
 			for _, d := range cs.databases() {
 				cs.stopIdleWAL(d, now)
 				d.own.prune(now)
+				cs.checkAccess(d)
 			}
 		}
+	}
+}
+
+// accessTimeout bounds one read of a database's access digest.
+const accessTimeout = 5 * time.Second
+
+// checkAccess reads d's access digest (invalidate.Catalog.AccessDigest:
+// roles, memberships, privileges, row-level security) and, if it changed
+// since the last read, drops the database's entries and plans: a role may
+// now read other rows, and no replication stream or event trigger reports
+// such changes when they are made without the proxy. The first read, when
+// the database's first session starts, only records it; if that read
+// failed, the first one that succeeds also drops everything.
+func (cs *cacheState) checkAccess(d *dbState) {
+	ctx, cancel := context.WithTimeout(cs.ctx, accessTimeout)
+	defer cancel()
+	digest, err := d.catalog.AccessDigest(ctx)
+	if err != nil {
+		return // the catalog's failure shows in plans (catalog_unavailable)
+	}
+	d.accessMu.Lock()
+	changed := d.access != digest
+	first := !d.accessRead
+	d.access, d.accessRead = digest, true
+	d.accessMu.Unlock()
+	if changed && !first || first && d.accessFailed.Load() {
+		cs.invAccess.Add(1)
+		cs.c.InvalidateScope(d.scope)
+		d.forget()
 	}
 }
 
@@ -293,6 +324,14 @@ type dbState struct {
 	walDelayMax      atomic.Int64
 	walLastWarn      atomic.Int64
 	walDelays        delayRing
+
+	// The database's access digest (checkAccess): read once when its first
+	// session starts (accessOnce), then by maintain.
+	accessOnce   sync.Once
+	accessMu     sync.Mutex
+	access       string
+	accessRead   bool
+	accessFailed atomic.Bool // the first read failed
 }
 
 // delayRing keeps the most recent commit-to-invalidation delays.
@@ -345,6 +384,12 @@ func (cs *cacheState) catalogFailed(d *dbState, err error) {
 // it is not running.
 func (cs *cacheState) acquire(name string) *dbState {
 	d := cs.db(name)
+	d.accessOnce.Do(func() {
+		cs.checkAccess(d)
+		d.accessMu.Lock()
+		d.accessFailed.Store(!d.accessRead)
+		d.accessMu.Unlock()
+	})
 	d.clients.Add(1)
 	if d.wal != nil {
 		d.walMu.Lock()
@@ -372,6 +417,9 @@ func (cs *cacheState) db(name string) *dbState {
 	cs.dbSeq++
 	d := &dbState{name: name, id: cs.dbSeq, scope: cachecore.Scope(cs.dbSeq)}
 	d.catalog = &invalidate.Catalog{Connect: func(ctx context.Context) (*pgconn.PgConn, error) {
+		if cs.up == nil || cs.up.Config == nil {
+			return nil, invalidate.ErrNoConnection // a cache without an upstream (benchmarks)
+		}
 		cfg := cs.up.Config.Copy()
 		cfg.Database = name
 		if cfg.RuntimeParams == nil {

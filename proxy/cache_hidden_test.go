@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -196,4 +197,60 @@ func TestCacheMaterializedViewNeedsTheHook(t *testing.T) {
 	mustExec(t, c, invalidate.DDLHookSQL) // DDL through the proxy: plans are made again
 	expect(t, c, "with the hook", q, "1", "miss-filled")
 	expect(t, c, "with the hook, again", q, "1", "hit")
+}
+
+// A role that loses its membership without the proxy (REVOKE straight to
+// the server) stops getting the rows: the replication stream does not carry
+// role changes, the poll of the access rules (roles, memberships, privileges,
+// policies) finds it.
+func TestCacheAccessChangedElsewhere(t *testing.T) {
+	p := startProxy(t, withWAL())
+	db := newDB(t)
+	setup := pgxConnect(t, directURL("", "", db))
+	readers := testRole(t, setup, "readers", "NOLOGIN")
+	carl := testRole(t, setup, "carl", "LOGIN")
+	mustExec(t, setup, fmt.Sprintf("GRANT %[1]s TO %[2]s; CREATE TABLE gated(v text PRIMARY KEY); INSERT INTO gated VALUES ('gated'); GRANT SELECT ON gated TO %[1]s", readers, carl))
+	c := pgxConnect(t, p.URL(carl, "", db))
+	waitServing(t, c)
+	const q = "SELECT v FROM gated"
+	expect(t, c, "fill", q, "gated", "miss-filled")
+	expect(t, c, "hit", q, "gated", "hit")
+	mustExec(t, setup, fmt.Sprintf("REVOKE %s FROM %s", readers, carl))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var v string
+		err := c.QueryRow(context.Background(), q).Scan(&v)
+		if err != nil {
+			if !strings.Contains(err.Error(), "42501") {
+				t.Fatalf("after the REVOKE: %v, want permission denied (42501)", err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("carl still reads %q 20 s after losing the membership", v)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := showStats(t, c)["invalidations_access"]; n == "0" || n == "" {
+		t.Errorf("invalidations_access = %q", n)
+	}
+}
+
+// A schema of the client's search_path that the service role may not use:
+// unqualified names are not cached, since the proxy would resolve them to
+// another schema's table and watch the wrong one.
+func TestCacheSchemaTheServiceRoleCannotUse(t *testing.T) {
+	p := startProxy(t, withCache(), withServiceRole(t, pgtest.ReplUser, ""))
+	db := newDB(t)
+	setup := pgxConnect(t, directURL("", "", db))
+	mustExec(t, setup, `CREATE SCHEMA app; CREATE TABLE app.t(k int PRIMARY KEY, v text); INSERT INTO app.t VALUES (1, 'app');
+CREATE TABLE public.t(k int PRIMARY KEY, v text); INSERT INTO public.t VALUES (1, 'public');
+REVOKE ALL ON SCHEMA app FROM PUBLIC`)
+	c := pgxConnect(t, p.URL("", "", db))
+	mustExec(t, c, "SET search_path = app, public")
+	expect(t, c, "unqualified", "SELECT v FROM t WHERE k = 1", "app", "miss-not-cacheable")
+	if l := showLast(t, c); l.Reason != "schema_not_usable_by_service_role:app" {
+		t.Errorf("reason %q", l.Reason)
+	}
+	expect(t, c, "qualified", "SELECT v FROM public.t WHERE k = 1", "public", "miss-filled")
 }

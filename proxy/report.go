@@ -80,10 +80,11 @@ type CacheReport struct {
 	NotCacheable, Bypassed uint64
 	// LocalBatches counts extended-protocol batches answered locally.
 	LocalBatches uint64
-	// InvalidationsStatement, InvalidationsWAL and InvalidationsAdmin count
-	// invalidations by their source: writes through the proxy, the
-	// replication stream, and PGMEMO INVALIDATE.
-	InvalidationsStatement, InvalidationsWAL, InvalidationsAdmin uint64
+	// InvalidationsStatement, InvalidationsWAL, InvalidationsAdmin and
+	// InvalidationsAccess count invalidations by their source: writes
+	// through the proxy, the replication stream, PGMEMO INVALIDATE, and a
+	// change of roles, privileges or policies found by polling.
+	InvalidationsStatement, InvalidationsWAL, InvalidationsAdmin, InvalidationsAccess uint64
 
 	Databases []DatabaseReport
 }
@@ -153,6 +154,7 @@ func (s *Server) CacheReport() CacheReport {
 		InvalidationsStatement: cs.invStatement.Load(),
 		InvalidationsWAL:       cs.invWAL.Load(),
 		InvalidationsAdmin:     cs.invAdmin.Load(),
+		InvalidationsAccess:    cs.invAccess.Load(),
 	}
 	if cs.opts.WAL {
 		r.Mode = "wal"

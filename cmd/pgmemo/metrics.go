@@ -142,6 +142,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.invalidations, r.InvalidationsWAL, "wal")
 	counter(c.invalidations, cs.MissesExpired, "ttl")
 	counter(c.invalidations, r.InvalidationsAdmin, "admin")
+	counter(c.invalidations, r.InvalidationsAccess, "access")
 
 	if r.Mode != "off" {
 		durations := c.src.QueryDurations()
