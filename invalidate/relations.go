@@ -45,6 +45,11 @@ const (
 	// table, a function that is not IMMUTABLE, a setting, the time...
 	// None of that is tracked, so the relation's rows are not cached.
 	ReasonRowSecurity = "row_level_security:"
+	// ReasonSchemaUsage: an unqualified name, and a schema of the
+	// search_path exists that the service role may not use: the name may
+	// resolve there for the client and elsewhere for the proxy, which would
+	// then watch the wrong relation. Grant the service role USAGE on it.
+	ReasonSchemaUsage = "schema_not_usable_by_service_role:"
 	// ReasonMaterializedView: a materialized view in a database without
 	// pgmemo's DDL hook (DDLHookSQL): a REFRESH made without the proxy is
 	// not on the replication stream (materialized views are not published)
@@ -154,6 +159,14 @@ const lookupSQL = `SELECT c.oid, n.nspname, c.relname, c.relkind, c.relpersisten
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid = pg_catalog.to_regclass($1::text)`
 
+// unusableSchemaSQL finds a schema of the search_path that exists but that
+// the service role may not use (lookups then silently skip it).
+const unusableSchemaSQL = `SELECT n.nspname
+FROM pg_catalog.unnest(pg_catalog.string_to_array(pg_catalog.current_setting('search_path'), ',')) AS p(s)
+JOIN pg_catalog.pg_namespace n ON n.nspname = pg_catalog.btrim(p.s, ' "')
+WHERE NOT pg_catalog.has_schema_privilege(n.oid, 'USAGE')
+LIMIT 1`
+
 const tempShadowSQL = `SELECT EXISTS (SELECT 1
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname LIKE 'pg\_temp\_%' AND c.relname = $1::text)`
@@ -205,6 +218,15 @@ func resolve(s *session, rels []query.Relation) (Resolution, error) {
 		}
 	}
 	seen := map[uint32]bool{}
+	if slices.ContainsFunc(rels, func(r query.Relation) bool { return r.Schema == "" }) {
+		rows, err := s.query("schema_usage", unusableSchemaSQL)
+		if err != nil {
+			return Resolution{}, err
+		}
+		if len(rows) > 0 {
+			fail(ReasonSchemaUsage + string(rows[0][0]))
+		}
+	}
 	for _, rel := range rels {
 		r := Resolved{Relation: rel}
 		name := rel.String()
