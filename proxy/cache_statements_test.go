@@ -165,3 +165,32 @@ func TestCacheLocalStatementSentAgainAfterError(t *testing.T) {
 		}
 	}
 }
+
+// A Bind that does not fit its statement (parameter or result format counts)
+// gets the server's 08P01, not a local BindComplete.
+func TestCacheBindThatDoesNotFit(t *testing.T) {
+	p := startProxy(t, withCache())
+	db := newDB(t)
+	if err := cluster.Exec(context.Background(), db, "CREATE TABLE kv(k int PRIMARY KEY, v text); INSERT INTO kv VALUES (1, 'one')"); err != nil {
+		t.Fatal(err)
+	}
+	const q = "SELECT v FROM kv WHERE k = $1"
+	one := [][]byte{[]byte("1")}
+	sync := &pgproto3.Sync{}
+	script := []scriptStep{
+		{"parse", []pgproto3.FrontendMessage{&pgproto3.Parse{Name: "s", Query: q}, &pgproto3.Describe{ObjectType: 'S', Name: "s"}, sync}},
+		{"fill", []pgproto3.FrontendMessage{&pgproto3.Bind{PreparedStatement: "s", Parameters: one}, &pgproto3.Describe{ObjectType: 'P'}, &pgproto3.Execute{}, sync}},
+		{"hit", []pgproto3.FrontendMessage{&pgproto3.Bind{PreparedStatement: "s", Parameters: one}, &pgproto3.Describe{ObjectType: 'P'}, &pgproto3.Execute{}, sync}},
+		{"bind alone", []pgproto3.FrontendMessage{&pgproto3.Bind{PreparedStatement: "s", Parameters: one}, sync}},
+		{"no parameter", []pgproto3.FrontendMessage{&pgproto3.Bind{PreparedStatement: "s"}, sync}},
+		{"two parameters", []pgproto3.FrontendMessage{&pgproto3.Bind{PreparedStatement: "s", Parameters: [][]byte{[]byte("1"), []byte("2")}}, sync}},
+		{"two parameter formats", []pgproto3.FrontendMessage{&pgproto3.Bind{PreparedStatement: "s", ParameterFormatCodes: []int16{0, 0}, Parameters: one}, sync}},
+		{"two result formats, one column", []pgproto3.FrontendMessage{&pgproto3.Bind{PreparedStatement: "s", Parameters: one, ResultFormatCodes: []int16{0, 0}}, sync}},
+	}
+	want := runScript(rawDirect(t, db), script)
+	for round := range 2 {
+		if got := runScript(rawConnect(t, p.Addr, db), script); !slices.Equal(got, want) {
+			t.Errorf("round %d through the proxy:\n%s\nPostgreSQL:\n%s", round, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+}

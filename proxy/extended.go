@@ -26,6 +26,9 @@ type stmt struct {
 	// the cache key descKey (see cacheSession.desc).
 	desc    cachecore.Ref
 	descKey string
+	// ncols is the number of result columns as a cached description gave
+	// it (-1: none, NoData), for bindFits; 0: not known yet.
+	ncols int
 }
 
 // parses reports whether p parses the same statement as st (nil: no).
@@ -168,6 +171,36 @@ func (c *cacheSession) key(kind byte, text string, oids, tail []byte) []byte {
 	b = append(b, tail...)
 	c.keyBuf = b
 	return b
+}
+
+// bindFits reports whether the server would accept bm for st: as many
+// parameters as the statement has (the highest $n, or more declared types),
+// 0, 1 or that many parameter formats, and 0, 1 or one result format per
+// column (checked once a cached description told the column count). A Bind
+// that does not fit is left to the server, which answers 08P01.
+func (c *cacheSession) bindFits(cache *cachecore.Cache, st *stmt, pl *plan, bm bindMsg) bool {
+	if n := max(pl.an.Params, len(st.oids)/4); bm.nparams != n ||
+		bm.nformats > 1 && bm.nformats != bm.nparams {
+		return false
+	}
+	nr := len(bm.results) / 2
+	if nr <= 1 {
+		return true
+	}
+	if st.ncols == 0 {
+		// Learned once: the description itself goes when a write
+		// invalidates what the statement reads, its shape does not.
+		if v, ok := c.desc(cache, st); ok {
+			if _, rd := decodeDesc(v); len(rd) >= 7 && rd[0] == 'T' {
+				st.ncols = int(binary.BigEndian.Uint16(rd[5:7]))
+			} else if len(rd) > 0 {
+				st.ncols = -1 // NoData
+			}
+		}
+	}
+	// Unknown (never described here): the server's answer to the Execute
+	// that fills the cache will tell.
+	return st.ncols == 0 || st.ncols == nr
 }
 
 // desc returns the cached description of st under the session's current
@@ -327,7 +360,7 @@ func (s *session) answerBatch(r routing, msgs []bmsg, closed []viewEntry, write 
 				return false
 			}
 			pl := s.planOf(st, searchPath)
-			if pl.admin == adminNone && (!pl.cacheable || bypass != "") {
+			if pl.admin == adminNone && (!pl.cacheable || bypass != "" || !c.bindFits(cache, st, pl, bm)) {
 				return false
 			}
 			// A portal struct from the session's scratch list, unless it

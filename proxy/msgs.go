@@ -49,6 +49,8 @@ type bindMsg struct {
 	tail []byte
 	// results holds the result format codes, 2 bytes each.
 	results []byte
+	// nformats and nparams count the parameter format codes and values.
+	nformats, nparams int
 }
 
 func decodeBind(body []byte) (b bindMsg, ok bool) {
@@ -69,6 +71,7 @@ func decodeBind(body []byte) (b bindMsg, ok bool) {
 	}
 	r = r[2+2*nf:]
 	np := int(binary.BigEndian.Uint16(r))
+	b.nformats, b.nparams = nf, np
 	r = r[2:]
 	for i := 0; i < np; i++ {
 		if len(r) < 4 {
