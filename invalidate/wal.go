@@ -369,13 +369,19 @@ func (c *Consumer) poll(ctx context.Context, svc *pgconn.PgConn, out chan<- posi
 	}
 }
 
-// ensurePublication creates the publication FOR ALL TABLES unless it exists.
+// ensurePublication creates the publication FOR ALL TABLES unless it exists;
+// one that exists must publish every change of every table, as its leaf
+// partitions (a narrower one would leave writes uninvalidated).
 func ensurePublication(ctx context.Context, svc *pgconn.PgConn, pub string) error {
-	res := svc.ExecParams(ctx, "SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = $1", [][]byte{[]byte(pub)}, nil, nil, nil).Read()
+	res := svc.ExecParams(ctx, `SELECT puballtables AND pubinsert AND pubupdate AND pubdelete AND pubtruncate AND NOT pubviaroot
+FROM pg_catalog.pg_publication WHERE pubname = $1`, [][]byte{[]byte(pub)}, nil, nil, nil).Read()
 	if res.Err != nil {
 		return fmt.Errorf("looking up publication %s: %w", pub, res.Err)
 	}
 	if len(res.Rows) > 0 {
+		if string(res.Rows[0][0]) != "t" {
+			return &PublicationError{Publication: pub}
+		}
 		return nil
 	}
 	// A publication that publishes updates and deletes makes PostgreSQL
@@ -421,6 +427,18 @@ type NoReplicaIdentityError struct {
 func (e *NoReplicaIdentityError) Error() string {
 	return fmt.Sprintf("not creating publication %s FOR ALL TABLES: PostgreSQL would then reject UPDATE and DELETE on tables without a replica identity (%s); give them a primary key or REPLICA IDENTITY FULL, or create the publication yourself",
 		e.Publication, strings.Join(e.Tables, ", "))
+}
+
+// PublicationError reports an existing publication that does not publish
+// every change: it must be FOR ALL TABLES, publish insert, update, delete and
+// truncate, and not publish partitions through their root.
+type PublicationError struct {
+	Publication string
+}
+
+func (e *PublicationError) Error() string {
+	return fmt.Sprintf("publication %s does not publish every change (it must be FOR ALL TABLES, publish insert, update, delete and truncate, and have publish_via_partition_root off); writes it leaves out would never invalidate cached results: drop it to let pgmemo create it, or fix it, or name another with --publication",
+		e.Publication)
 }
 
 func isCode(err error, code string) bool {

@@ -326,3 +326,47 @@ func TestConsumerKeepsWritesWorking(t *testing.T) {
 	// The application's writes still work: no publication was created.
 	execDB(t, db, "UPDATE nokey SET v = 2; DELETE FROM nokey")
 }
+
+// TestConsumerRefusesANarrowPublication: an existing publication that leaves
+// changes out is reported, not used.
+func TestConsumerRefusesANarrowPublication(t *testing.T) {
+	c := pgtest.Need(t, cluster)
+	for _, tt := range []struct{ name, create string }{
+		{"some tables", "CREATE PUBLICATION narrow FOR TABLE one"},
+		{"no deletes", "CREATE PUBLICATION narrow FOR ALL TABLES WITH (publish = 'insert, update, truncate')"},
+		{"via root", "CREATE PUBLICATION narrow FOR ALL TABLES WITH (publish_via_partition_root = true)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			db := "invalidate_wal_narrow_" + strings.ReplaceAll(tt.name, " ", "_")
+			if err := c.CreateDatabase(context.Background(), db); err != nil {
+				t.Fatal(err)
+			}
+			execDB(t, db, "CREATE TABLE one(id int PRIMARY KEY); "+tt.create)
+			errc := make(chan error, 1)
+			cons := &invalidate.Consumer{
+				Publication: "narrow",
+				ReplConnect: func(ctx context.Context) (*pgconn.PgConn, error) { return nil, fmt.Errorf("not reached") },
+				Connect:     func(ctx context.Context) (*pgconn.PgConn, error) { return pgconn.Connect(ctx, c.URL("", "", db)) },
+				OnChange:    func(uint32, []uint32, time.Time) {},
+				OnLost: func(err error) {
+					select {
+					case errc <- err:
+					default:
+					}
+				},
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go cons.Run(ctx)
+			var pe *invalidate.PublicationError
+			select {
+			case err := <-errc:
+				if !errors.As(err, &pe) || pe.Publication != "narrow" {
+					t.Fatalf("got %v, want a PublicationError for narrow", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("no error reported")
+			}
+		})
+	}
+}
