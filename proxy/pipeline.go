@@ -236,6 +236,20 @@ func (p *pipeline) abandon() {
 	}
 }
 
+// unansweredFx returns the effects not yet applied of every message still
+// pending (for a session that ends before their answers came).
+func (p *pipeline) unansweredFx() []stmtFx {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var fx []stmtFx
+	for i := p.head; i < len(p.q); i++ {
+		if x := p.q[i].x; x != nil && x.next < len(x.fx) {
+			fx = append(fx, x.fx[x.next:]...)
+		}
+	}
+	return fx
+}
+
 // idle reports whether the server owes nothing.
 func (p *pipeline) idle() bool {
 	p.mu.Lock()

@@ -165,7 +165,30 @@ func (s *session) serve() {
 	}
 	s.close()
 	<-upDone
+	if s.cache != nil {
+		s.invalidateUnconfirmed()
+	}
 	s.pipe.abandon() // release fills that will never complete
+}
+
+// invalidateUnconfirmed runs when the session has ended: writes of its open
+// transaction, and of statements whose answers never came, may have been
+// committed by the server (the connection broke after a COMMIT reached it,
+// say), so they are invalidated as if committed. If the server rolled them
+// back instead, that only costs a refill.
+func (s *session) invalidateUnconfirmed() {
+	fx := s.pipe.unansweredFx()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.cache
+	for i := range fx {
+		c.pendTags = append(c.pendTags, fx[i].writes...)
+		c.pendScope = c.pendScope || fx[i].scope
+		c.pendAll = c.pendAll || fx[i].all
+		c.pendDDL = c.pendDDL || fx[i].ddl
+	}
+	c.xidOK = false // not known to have committed: let the stream invalidate again
+	c.invalidatePending()
 }
 
 // endWith reports a startup-phase failure to the client and logs it.
