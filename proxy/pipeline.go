@@ -1,6 +1,9 @@
 package proxy
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // pipeline tracks, in order, the client messages the server has not finished
 // answering, so the proxy always knows how many ReadyForQuery messages the
@@ -23,7 +26,8 @@ type pipeline struct {
 	skipping bool
 	// failed lists the Parses with a statement record that the server
 	// rejected or skipped, for the client relay to set right (takeFailed).
-	failed []failedParse
+	failed    []failedParse
+	anyFailed atomic.Bool // failed is not empty
 }
 
 type pendingMsg struct {
@@ -40,18 +44,13 @@ type failedParse struct {
 	injected bool
 }
 
-// pushParse records a Parse forwarded upstream that defines st, so that if
-// the server rejects or skips it the client relay learns of it.
-func (p *pipeline) pushParse(st *stmt, injected bool, x *pendingX) {
-	p.pushX('P', x)
-	p.mu.Lock()
-	p.q[len(p.q)-1].parse = failedParse{st: st, injected: injected}
-	p.mu.Unlock()
-}
-
 // takeFailed returns, and forgets, the Parses the server rejected or
-// skipped since the last call.
+// skipped since the last call. It runs for every batch: without a failure it
+// takes no lock.
 func (p *pipeline) takeFailed() []failedParse {
+	if !p.anyFailed.Load() {
+		return nil
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.failed) == 0 {
@@ -59,6 +58,7 @@ func (p *pipeline) takeFailed() []failedParse {
 	}
 	f := p.failed
 	p.failed = nil
+	p.anyFailed.Store(false)
 	return f
 }
 
@@ -69,7 +69,16 @@ func (p *pipeline) push(typ byte) { p.pushX(typ, nil) }
 
 // pushX records a client message forwarded upstream with what the upstream
 // relay must do with its answer (x may be nil).
-func (p *pipeline) pushX(typ byte, x *pendingX) {
+func (p *pipeline) pushX(typ byte, x *pendingX) { p.pushMsg(pendingMsg{typ: typ, x: x}) }
+
+// pushParse records a Parse forwarded upstream that defines st, so that if
+// the server rejects or skips it the client relay learns of it.
+func (p *pipeline) pushParse(st *stmt, injected bool, x *pendingX) {
+	p.pushMsg(pendingMsg{typ: 'P', x: x, parse: failedParse{st: st, injected: injected}})
+}
+
+func (p *pipeline) pushMsg(m pendingMsg) {
+	typ := m.typ
 	switch typ {
 	case 'P', 'B', 'D', 'E', 'C', 'S', 'Q', 'F':
 	case 'd', 'c', 'f':
@@ -83,7 +92,7 @@ func (p *pipeline) pushX(typ byte, x *pendingX) {
 	if typ == 'S' && p.copy {
 		return // ignored by the server while it is in COPY IN
 	}
-	p.q = append(p.q, pendingMsg{typ: typ, x: x})
+	p.q = append(p.q, m)
 	if typ == 'S' {
 		p.skipping = false
 	}
@@ -160,6 +169,7 @@ func (p *pipeline) onServer(typ byte) {
 			}
 			if f := p.q[p.head].parse; f.st != nil {
 				p.failed = append(p.failed, f)
+				p.anyFailed.Store(true)
 			}
 			p.pop()
 		}
