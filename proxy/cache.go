@@ -279,11 +279,10 @@ func (cs *cacheState) checkAccess(d *dbState) {
 		return // the catalog's failure shows in plans (catalog_unavailable)
 	}
 	d.accessMu.Lock()
-	changed := d.access != digest
-	first := !d.accessRead
-	d.access, d.accessRead = digest, true
+	prev, known := d.access, d.accessKnown
+	d.access, d.accessKnown = digest, true
 	d.accessMu.Unlock()
-	if changed && !first || first && d.accessFailed.Load() {
+	if known && prev != digest || !known && d.accessTried.Load() {
 		cs.invAccess.Add(1)
 		cs.c.InvalidateScope(d.scope)
 		d.forget()
@@ -327,11 +326,11 @@ type dbState struct {
 
 	// The database's access digest (checkAccess): read once when its first
 	// session starts (accessOnce), then by maintain.
-	accessOnce   sync.Once
-	accessMu     sync.Mutex
-	access       string
-	accessRead   bool
-	accessFailed atomic.Bool // the first read failed
+	accessOnce  sync.Once
+	accessTried atomic.Bool // the first read was made (it may have failed)
+	accessMu    sync.Mutex
+	access      string
+	accessKnown bool // access holds a digest
 }
 
 // delayRing keeps the most recent commit-to-invalidation delays.
@@ -386,9 +385,7 @@ func (cs *cacheState) acquire(name string) *dbState {
 	d := cs.db(name)
 	d.accessOnce.Do(func() {
 		cs.checkAccess(d)
-		d.accessMu.Lock()
-		d.accessFailed.Store(!d.accessRead)
-		d.accessMu.Unlock()
+		d.accessTried.Store(true)
 	})
 	d.clients.Add(1)
 	if d.wal != nil {
