@@ -292,15 +292,14 @@ func TestConsumerReconnects(t *testing.T) {
 	}
 }
 
-func TestConsumerKeepsWritesWorking(t *testing.T) {
-	c := pgtest.Need(t, cluster)
-	const db = "invalidate_wal_identity"
-	if err := c.CreateDatabase(context.Background(), db); err != nil {
-		t.Fatal(err)
-	}
-	execDB(t, db, "CREATE TABLE nokey(v int); INSERT INTO nokey VALUES (1)")
+// setupError runs a Consumer of publication (empty: the default) in db and
+// returns the error it reports before streaming (its ReplConnect must not be
+// reached).
+func setupError(t *testing.T, c *pgtest.Cluster, db, publication string) error {
+	t.Helper()
 	errc := make(chan error, 1)
 	cons := &invalidate.Consumer{
+		Publication: publication,
 		ReplConnect: func(ctx context.Context) (*pgconn.PgConn, error) { return nil, fmt.Errorf("not reached") },
 		Connect:     func(ctx context.Context) (*pgconn.PgConn, error) { return pgconn.Connect(ctx, c.URL("", "", db)) },
 		OnChange:    func(uint32, []uint32, time.Time) {},
@@ -314,14 +313,25 @@ func TestConsumerKeepsWritesWorking(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go cons.Run(ctx)
-	var nri *invalidate.NoReplicaIdentityError
 	select {
 	case err := <-errc:
-		if !errors.As(err, &nri) || !slices.Equal(nri.Tables, []string{"nokey"}) {
-			t.Fatalf("got %v, want a NoReplicaIdentityError for nokey", err)
-		}
+		return err
 	case <-time.After(10 * time.Second):
 		t.Fatal("no error reported")
+		return nil
+	}
+}
+
+func TestConsumerKeepsWritesWorking(t *testing.T) {
+	c := pgtest.Need(t, cluster)
+	const db = "invalidate_wal_identity"
+	if err := c.CreateDatabase(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	execDB(t, db, "CREATE TABLE nokey(v int); INSERT INTO nokey VALUES (1)")
+	var nri *invalidate.NoReplicaIdentityError
+	if err := setupError(t, c, db, ""); !errors.As(err, &nri) || !slices.Equal(nri.Tables, []string{"nokey"}) {
+		t.Fatalf("got %v, want a NoReplicaIdentityError for nokey", err)
 	}
 	// The application's writes still work: no publication was created.
 	execDB(t, db, "UPDATE nokey SET v = 2; DELETE FROM nokey")
@@ -342,30 +352,9 @@ func TestConsumerRefusesANarrowPublication(t *testing.T) {
 				t.Fatal(err)
 			}
 			execDB(t, db, "CREATE TABLE one(id int PRIMARY KEY); "+tt.create)
-			errc := make(chan error, 1)
-			cons := &invalidate.Consumer{
-				Publication: "narrow",
-				ReplConnect: func(ctx context.Context) (*pgconn.PgConn, error) { return nil, fmt.Errorf("not reached") },
-				Connect:     func(ctx context.Context) (*pgconn.PgConn, error) { return pgconn.Connect(ctx, c.URL("", "", db)) },
-				OnChange:    func(uint32, []uint32, time.Time) {},
-				OnLost: func(err error) {
-					select {
-					case errc <- err:
-					default:
-					}
-				},
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			go cons.Run(ctx)
 			var pe *invalidate.PublicationError
-			select {
-			case err := <-errc:
-				if !errors.As(err, &pe) || pe.Publication != "narrow" {
-					t.Fatalf("got %v, want a PublicationError for narrow", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("no error reported")
+			if err := setupError(t, c, db, "narrow"); !errors.As(err, &pe) || pe.Publication != "narrow" {
+				t.Fatalf("got %v, want a PublicationError for narrow", err)
 			}
 		})
 	}

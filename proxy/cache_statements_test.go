@@ -68,13 +68,7 @@ func TestCacheParseOfTakenName(t *testing.T) {
 		{"parse s4", []pgproto3.FrontendMessage{&pgproto3.Parse{Name: "s4", Query: q1}, &pgproto3.Sync{}}},
 		{"execute s4", []pgproto3.FrontendMessage{&pgproto3.Bind{PreparedStatement: "s4"}, &pgproto3.Describe{ObjectType: 'P'}, &pgproto3.Execute{}, &pgproto3.Sync{}}},
 	}
-	want := runScript(rawDirect(t, db), script)
-	// The second round through the proxy is answered partly from the cache.
-	for round := range 2 {
-		if got := runScript(rawConnect(t, p.Addr, db), script); !slices.Equal(got, want) {
-			t.Errorf("round %d through the proxy:\n%s\nPostgreSQL:\n%s", round, strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
-	}
+	compareScript(t, p, db, script)
 	other := rawConnect(t, p.Addr, db)
 	got := other.roundTrip(&pgproto3.Parse{Query: q2}, &pgproto3.Bind{}, &pgproto3.Describe{ObjectType: 'P'}, &pgproto3.Execute{}, &pgproto3.Sync{})
 	if !slices.Contains(got, `DataRow "two"`) {
@@ -85,6 +79,19 @@ func TestCacheParseOfTakenName(t *testing.T) {
 type scriptStep struct {
 	what string
 	msgs []pgproto3.FrontendMessage
+}
+
+// compareScript runs script straight against PostgreSQL, then twice through
+// the proxy on new connections (the second round is answered partly from the
+// cache), and reports any answer that differs.
+func compareScript(t *testing.T, p *testProxy, db string, script []scriptStep) {
+	t.Helper()
+	want := runScript(rawDirect(t, db), script)
+	for round := range 2 {
+		if got := runScript(rawConnect(t, p.Addr, db), script); !slices.Equal(got, want) {
+			t.Errorf("round %d through the proxy:\n%s\nPostgreSQL:\n%s", round, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
 }
 
 // runScript sends each step's messages and returns each step's answers.
@@ -118,12 +125,7 @@ func TestCacheDeallocateInExtendedProtocol(t *testing.T) {
 		{"DEALLOCATE ALL", ext("DEALLOCATE ALL")},
 		{"bind (26000)", []pgproto3.FrontendMessage{&pgproto3.Bind{PreparedStatement: "_pg3_0"}, &pgproto3.Execute{}, &pgproto3.Sync{}}},
 	}
-	want := runScript(rawDirect(t, db), script)
-	for round := range 2 {
-		if got := runScript(rawConnect(t, p.Addr, db), script); !slices.Equal(got, want) {
-			t.Errorf("round %d through the proxy:\n%s\nPostgreSQL:\n%s", round, strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
-	}
+	compareScript(t, p, db, script)
 }
 
 // A statement parsed only locally is sent by the proxy when a batch needs it;
@@ -158,12 +160,7 @@ func TestCacheLocalStatementSentAgainAfterError(t *testing.T) {
 		{"rollback", []pgproto3.FrontendMessage{&pgproto3.Query{String: "ROLLBACK"}}},
 		{"s2 after the rollback", append(bind("2"), sync)},
 	}
-	want := runScript(rawDirect(t, db), script)
-	for round := range 2 {
-		if got := runScript(rawConnect(t, p.Addr, db), script); !slices.Equal(got, want) {
-			t.Errorf("round %d through the proxy:\n%s\nPostgreSQL:\n%s", round, strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
-	}
+	compareScript(t, p, db, script)
 }
 
 // A Bind that does not fit its statement (parameter or result format counts)
@@ -187,10 +184,5 @@ func TestCacheBindThatDoesNotFit(t *testing.T) {
 		{"two parameter formats", []pgproto3.FrontendMessage{&pgproto3.Bind{PreparedStatement: "s", ParameterFormatCodes: []int16{0, 0}, Parameters: one}, sync}},
 		{"two result formats, one column", []pgproto3.FrontendMessage{&pgproto3.Bind{PreparedStatement: "s", Parameters: one, ResultFormatCodes: []int16{0, 0}}, sync}},
 	}
-	want := runScript(rawDirect(t, db), script)
-	for round := range 2 {
-		if got := runScript(rawConnect(t, p.Addr, db), script); !slices.Equal(got, want) {
-			t.Errorf("round %d through the proxy:\n%s\nPostgreSQL:\n%s", round, strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
-	}
+	compareScript(t, p, db, script)
 }
