@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -185,4 +186,38 @@ func TestCacheBindThatDoesNotFit(t *testing.T) {
 		{"two result formats, one column", []pgproto3.FrontendMessage{&pgproto3.Bind{PreparedStatement: "s", Parameters: one, ResultFormatCodes: []int16{0, 0}}, sync}},
 	}
 	compareScript(t, p, db, script)
+}
+
+// A portal answered locally that is executed again gets what the server says
+// for a portal run to its end (no rows), not the whole result once more:
+// after a Flush, in a later batch of its own or beside a miss, and in a
+// transaction block across a Sync.
+func TestCachePortalExecutedAgain(t *testing.T) {
+	p := startProxy(t, withCache())
+	db := newDB(t)
+	if err := cluster.Exec(context.Background(), db, "CREATE TABLE kv(k int PRIMARY KEY, v text); INSERT INTO kv VALUES (1, 'one'), (2, 'two')"); err != nil {
+		t.Fatal(err)
+	}
+	const q = "SELECT v FROM kv WHERE k = $1"
+	one := [][]byte{[]byte("1")}
+	sync, flush := &pgproto3.Sync{}, &pgproto3.Flush{}
+	bindP := &pgproto3.Bind{DestinationPortal: "p", PreparedStatement: "s", Parameters: one}
+	execP := &pgproto3.Execute{Portal: "p"}
+	script := []scriptStep{
+		{"parse", []pgproto3.FrontendMessage{&pgproto3.Parse{Name: "s", Query: q}, &pgproto3.Describe{ObjectType: 'S', Name: "s"}, sync}},
+		{"fill", []pgproto3.FrontendMessage{&pgproto3.Bind{PreparedStatement: "s", Parameters: one}, &pgproto3.Describe{ObjectType: 'P'}, &pgproto3.Execute{}, sync}},
+		{"bind p, execute, flush", []pgproto3.FrontendMessage{bindP, execP, flush}},
+		{"execute p again", []pgproto3.FrontendMessage{execP, flush}},
+		{"and again, with a miss", []pgproto3.FrontendMessage{execP, &pgproto3.Bind{PreparedStatement: "s", Parameters: [][]byte{[]byte("2")}}, &pgproto3.Execute{}, sync}},
+		{"begin", []pgproto3.FrontendMessage{&pgproto3.Query{String: "BEGIN"}}},
+		{"bind p in the block", []pgproto3.FrontendMessage{bindP, &pgproto3.Describe{ObjectType: 'P', Name: "p"}, execP, sync}},
+		{"execute p after the sync", []pgproto3.FrontendMessage{execP, sync}},
+		{"describe p, execute it once more", []pgproto3.FrontendMessage{&pgproto3.Describe{ObjectType: 'P', Name: "p"}, execP, sync}},
+		{"commit", []pgproto3.FrontendMessage{&pgproto3.Query{String: "COMMIT"}}},
+	}
+	compareScript(t, p, db, script)
+	// Round 1 bound and ran p from the cache, in both places.
+	if n, _ := strconv.Atoi(showStats(t, pgxConnect(t, p.URL("", "", db)))["hits"]); n < 2 {
+		t.Errorf("hits = %d, want the two local runs of p at least", n)
+	}
 }

@@ -158,6 +158,12 @@ func (s *session) cacheOnServer(m wire.Message) (drop bool) {
 		}
 		return false
 	}
+	if x.swallow && htyp == 'E' { // materializePortal's Execute: its rows and completion
+		switch m.Type {
+		case 'D', 'C', 'I', 's':
+			return true
+		}
+	}
 	switch m.Type {
 	case '1', '2', '3':
 		return x.swallow && htyp == completes[m.Type]

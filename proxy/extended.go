@@ -780,6 +780,16 @@ func (s *session) materializePortal(pt *portal) {
 	if pt.raw != nil {
 		s.upBuf = append(s.upBuf, pt.raw...)
 		s.pipe.pushX('B', &pendingX{swallow: true})
+		if pt.executed && pt.st != nil && pt.st.plan != nil && pt.st.plan.admin == adminNone {
+			// It was run to its end locally: run the server's to its end
+			// too, so that what the client executes next is answered as
+			// the server answers a finished portal (no rows), not with
+			// the whole result again.
+			if bm, ok := decodeBind(pt.raw[5:]); ok {
+				s.upBuf = appendExecute(s.upBuf, bm.portal)
+				s.pipe.pushX('E', &pendingX{swallow: true})
+			}
+		}
 		pt.raw = nil
 	}
 }

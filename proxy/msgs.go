@@ -151,6 +151,14 @@ func appendParse(b []byte, name, query, oids []byte) []byte {
 
 func appendSync(b []byte) []byte { return append(b, 'S', 0, 0, 0, 4) }
 
+// appendExecute appends an Execute of portal with no row limit.
+func appendExecute(b []byte, portal []byte) []byte {
+	return appendMsg(b, 'E', func(b []byte) []byte {
+		b = append(append(b, portal...), 0)
+		return append(b, 0, 0, 0, 0)
+	})
+}
+
 // appendRowDescription appends a RowDescription of text columns named cols.
 func appendRowDescription(b []byte, cols ...string) []byte {
 	return appendMsg(b, 'T', func(b []byte) []byte {
