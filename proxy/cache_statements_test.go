@@ -99,7 +99,30 @@ func compareScript(t *testing.T, p *testProxy, db string, script []scriptStep) {
 func runScript(r *rawPG, script []scriptStep) []string {
 	var out []string
 	for _, step := range script {
-		out = append(out, step.what+": "+strings.Join(r.roundTrip(step.msgs...), ", "))
+		syncs := 0
+		for _, m := range step.msgs {
+			if _, ok := m.(*pgproto3.Sync); ok {
+				syncs++
+			}
+		}
+		if syncs < 2 {
+			out = append(out, step.what+": "+strings.Join(r.roundTrip(step.msgs...), ", "))
+			continue
+		}
+		// Pipelined batches: all sent at once, then every answer read.
+		for _, m := range step.msgs {
+			r.fe.Send(m)
+		}
+		if err := r.fe.Flush(); err != nil {
+			r.t.Fatal(err)
+		}
+		got := r.receiveUntil(func(m pgproto3.BackendMessage) bool {
+			if _, ok := m.(*pgproto3.ReadyForQuery); ok {
+				syncs--
+			}
+			return syncs == 0
+		})
+		out = append(out, step.what+": "+strings.Join(got, ", "))
 	}
 	return out
 }
@@ -220,4 +243,34 @@ func TestCachePortalExecutedAgain(t *testing.T) {
 	if n, _ := strconv.Atoi(showStats(t, pgxConnect(t, p.URL("", "", db)))["hits"]); n < 2 {
 		t.Errorf("hits = %d, want the two local runs of p at least", n)
 	}
+}
+
+// The same, when the client pipelines the next batch before it reads the
+// answer to the one whose earlier error made the server skip the proxy's
+// Parse: the proxy must not take the statement as the server's (26000 on
+// the next use) before it knows.
+func TestCacheLocalStatementPipelinedAfterError(t *testing.T) {
+	p := startProxy(t, withCache())
+	db := newDB(t)
+	if err := cluster.Exec(context.Background(), db, "CREATE TABLE kv(k int PRIMARY KEY, v text); INSERT INTO kv VALUES (1, 'one'), (2, 'two'), (3, 'three')"); err != nil {
+		t.Fatal(err)
+	}
+	const q = "SELECT v FROM kv WHERE k = $1"
+	bind := func(k string) []pgproto3.FrontendMessage {
+		return []pgproto3.FrontendMessage{&pgproto3.Bind{PreparedStatement: "s2", Parameters: [][]byte{[]byte(k)}}, &pgproto3.Describe{ObjectType: 'P'}, &pgproto3.Execute{}}
+	}
+	fail := []pgproto3.FrontendMessage{&pgproto3.Parse{Query: "SELECT 1/0"}, &pgproto3.Bind{}, &pgproto3.Execute{}}
+	sync := &pgproto3.Sync{}
+	var both []pgproto3.FrontendMessage
+	both = append(append(append(both, fail...), bind("2")...), sync)
+	both = append(append(both, bind("3")...), sync)
+	script := []scriptStep{
+		{"parse s2", []pgproto3.FrontendMessage{&pgproto3.Parse{Name: "s2", Query: q, ParameterOIDs: []uint32{23}}, &pgproto3.Describe{ObjectType: 'S', Name: "s2"}, sync}},
+		{"fill k=1", append(bind("1"), sync)},
+		{"close s2", []pgproto3.FrontendMessage{&pgproto3.Close{ObjectType: 'S', Name: "s2"}, sync}},
+		{"parse s2 again (local)", []pgproto3.FrontendMessage{&pgproto3.Parse{Name: "s2", Query: q, ParameterOIDs: []uint32{23}}, sync}},
+		{"an error, then s2 (skipped); s2 again, pipelined", both},
+		{"s2 once more", append(bind("2"), sync)},
+	}
+	compareScript(t, p, db, script)
 }

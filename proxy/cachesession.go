@@ -64,7 +64,8 @@ type cacheSession struct {
 	portals map[string]*portal
 	keyBuf  []byte
 	batch   batch
-	upOpen  bool // messages went upstream since the last Sync or Query sent there
+	batchNo uint64 // batches forwarded (forwardBatch); client relay only
+	upOpen  bool   // messages went upstream since the last Sync or Query sent there
 	// clientOpen: the client's last batch ended without a Sync (a Flush), so
 	// its implicit transaction, and the portals bound in it, live on even if
 	// the proxy answered that batch itself and the server saw nothing.

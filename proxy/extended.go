@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -19,6 +20,11 @@ type stmt struct {
 	plan     *plan
 	planPath string // the search_path plan was made under
 	upstream bool   // the server has it; false: answered locally, sent when first needed
+	// injectedIn is the batch (cacheSession.batchNo) in which the proxy
+	// last sent the statement itself; injections counts those Parses whose
+	// answer has not come (the upstream relay lowers it).
+	injectedIn uint64
+	injections atomic.Int32
 	// opaque: made with SQL PREPARE, whose text the proxy does not know.
 	// It is never answered locally, and executing it has unknown effects.
 	opaque bool
@@ -544,6 +550,7 @@ func (s *session) writeLocal(out []byte) {
 // from cacheable Executes, learn statement descriptions, apply effects.
 func (s *session) forwardBatch(r routing, msgs []bmsg) {
 	c := s.cache
+	c.batchNo++
 	b := &c.batch
 	bypass, searchPath := r.bypass, r.searchPath
 	if !r.empty && bypass == "" {
@@ -743,13 +750,37 @@ func fxHasEffects(fx *stmtFx) bool {
 
 // materializeStmt sends a statement that exists only locally to the server,
 // whose ParseComplete the upstream relay then drops.
+//
+// A statement the proxy sent in an earlier batch whose answers have not come
+// may yet turn out skipped (an earlier message of that batch failed): the
+// client pipelined this batch before reading them. The proxy then waits for
+// that answer (awaitParse) rather than take the statement as the server's
+// and get 26000 for the client.
 func (s *session) materializeStmt(st *stmt) {
+	if st.upstream && st.injections.Load() > 0 && st.injectedIn != s.cache.batchNo {
+		s.awaitParse(st)
+	}
 	if st.upstream {
 		return
 	}
 	st.upstream = true
+	st.injectedIn = s.cache.batchNo
+	st.injections.Add(1)
 	s.upBuf = appendParse(s.upBuf, []byte(st.name), []byte(st.text), st.oids)
 	s.pipe.pushParse(st, true, &pendingX{swallow: true})
+}
+
+// awaitParse waits until the server has answered the Parses the proxy sent
+// for st in earlier batches, then applies any that failed (parsesFailed).
+// A Flush first makes the server send what it has: the earlier batch may have
+// ended without one (an ErrorResponse the server sends at once).
+func (s *session) awaitParse(st *stmt) {
+	s.upBuf = append(s.upBuf, 'H', 0, 0, 0, 4)
+	if s.flushUpstream() != nil {
+		return
+	}
+	s.pipe.awaitParse(st)
+	s.parsesFailed()
 }
 
 // parsesFailed sets the session's statements right after the server rejected

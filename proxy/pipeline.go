@@ -28,6 +28,11 @@ type pipeline struct {
 	// rejected or skipped, for the client relay to set right (takeFailed).
 	failed    []failedParse
 	anyFailed atomic.Bool // failed is not empty
+	// awaited is signalled when a Parse the proxy sent is answered, for
+	// awaitParse (waiting counts its waiters); closed: no answer will come.
+	awaited *sync.Cond
+	waiting int
+	closed  bool
 }
 
 type pendingMsg struct {
@@ -204,6 +209,12 @@ func (p *pipeline) pop() {
 	if x := p.q[p.head].x; x != nil {
 		x.finish()
 	}
+	if f := p.q[p.head].parse; f.injected {
+		f.st.injections.Add(-1)
+		if p.waiting > 0 {
+			p.awaited.Broadcast()
+		}
+	}
 	p.q[p.head] = pendingMsg{}
 	p.head++
 	if p.head == len(p.q) {
@@ -225,6 +236,31 @@ func (p *pipeline) peek() (typ byte, x *pendingX) {
 	}
 	m := p.q[p.head]
 	return m.typ, m.x
+}
+
+// awaitParse waits until every Parse the proxy sent for st has been answered
+// (or skipped), or the upstream relay has stopped.
+func (p *pipeline) awaitParse(st *stmt) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for st.injections.Load() > 0 && !p.closed {
+		if p.awaited == nil {
+			p.awaited = sync.NewCond(&p.mu)
+		}
+		p.waiting++
+		p.awaited.Wait()
+		p.waiting--
+	}
+}
+
+// close wakes awaitParse for good: the upstream relay has stopped.
+func (p *pipeline) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	if p.waiting > 0 {
+		p.awaited.Broadcast()
+	}
 }
 
 // empty reports whether nothing sent upstream is still unanswered.

@@ -189,6 +189,7 @@ func (s *session) upstreamWriteFailed(err error) {
 func (s *session) relayUpstream() {
 	w := &s.cw
 	locked := false
+	defer s.pipe.close()
 	defer func() {
 		if locked {
 			w.flushLocked()
