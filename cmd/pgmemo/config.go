@@ -19,6 +19,7 @@ var errUsage = errors.New("usage")
 // config is everything the flags (and PGMEMO_* environment variables) set.
 type config struct {
 	listen          string
+	unixSocketDir   string
 	upstream        string
 	tlsCert         string
 	tlsKey          string
@@ -67,6 +68,7 @@ func (c *config) rules() []proxy.Rule {
 
 func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:6432", "address to accept clients on")
+	fs.StringVar(&c.unixSocketDir, "unix-socket-dir", "", "also accept clients on a Unix socket in this directory, named .s.PGSQL.PORT after --listen's port as PostgreSQL names its own (psql -h DIR -p PORT); empty: TCP only")
 	fs.StringVar(&c.upstream, "upstream", "", "PostgreSQL server to forward to, as a postgres:// URL (host, port and sslmode are used; clients bring their own user, database and password)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate for client TLS (with --tls-key); without it SSLRequest is answered N")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key for client TLS")

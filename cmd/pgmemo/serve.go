@@ -182,14 +182,33 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, ready func(addr s
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.listen, err)
 	}
+	var ul net.Listener
+	if cfg.unixSocketDir != "" {
+		if ul, err = listenUnix(cfg.unixSocketDir, l.Addr()); err != nil {
+			l.Close()
+			return err
+		}
+		defer ul.Close() // removes the socket file, even if Shutdown came first
+	}
 	// The HTTP endpoint (metrics, probes, status page) outlives the proxy's
 	// drain: it closes when serve returns.
 	hs, err := startHTTP(ctx, cfg, srv, log)
 	if err != nil {
 		l.Close()
+		if ul != nil {
+			ul.Close()
+		}
 		return err
 	}
 	defer hs.close()
+	if ul != nil {
+		log.Info("pgmemo listening on a Unix socket", "path", ul.Addr().String())
+		go func() {
+			if err := srv.Serve(ul); err != nil && !errors.Is(err, proxy.ErrServerClosed) {
+				log.Error("Unix socket listener stopped", "err", err)
+			}
+		}()
+	}
 	log.Info("pgmemo listening", "addr", l.Addr().String(), "upstream", up.String(), "tls", tlsCfg != nil,
 		"invalidation", cfg.invalidation, "cache_max_bytes", int64(cfg.cacheMaxBytes), "threads", runtime.GOMAXPROCS(0))
 	if cfg.invalidation == "statement" && cfg.cacheTTL == 0 {
