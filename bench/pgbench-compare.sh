@@ -33,6 +33,8 @@
 #   TARGETS="direct pgmemo pgmemo-cache pgbouncer pgpool"   from targets.sh ("direct" is always
 #                     run, first); also pgmemo-t2 and pgmemo-wal-t2 (--threads 2) and pgmemo-wal
 #                     (the default configuration: cache + invalidation through logical replication)
+#                     and direct-unix / pgmemo-wal-unix (the same over Unix sockets: pgbench
+#                     on PostgreSQL's socket / on pgmemo's --unix-socket-dir)
 #                     and relayfloor / relayfloor-go (bench/relayfloor: a byte-copying relay in
 #                     Go, in one epoll loop / with two goroutines per client; not pgmemo)
 #   SCALE=10          pgbench -i -s
@@ -199,7 +201,7 @@ run_one() {
     local port=${TG_PORT[$tg]} db=${TG_DB[$tg]} ppid=${TG_PID[$tg]:-0}
     local raw=$RESULTS/raw/${wl}_${mode}_c${clients}_${rep}_${tg}.txt
     [ -n "$load" ] || load="${WL_ARGS[$wl]} -M $mode -c $clients -j $JOBS -T $dur"
-    local cmd="$PGBENCH -n $load -h 127.0.0.1 -p $port -U $BENCH_USER $db"
+    local cmd="$PGBENCH -n $load -h ${TG_HOST[$tg]:-127.0.0.1} -p $port -U $BENCH_USER $db"
     local pg0 px0 pg1 px1 m0 m1 t0 t1 c0 c1 rc started
     local h0="" ms0="" u0="" h1="" ms1="" u1=""
     if declare -F "wl_${wl}_before_run" >/dev/null; then "wl_${wl}_before_run" "$tg"; fi

@@ -25,12 +25,13 @@
 # every run and records the deltas (hit % = hits / (hits + misses)).  Caching targets here:
 # pgmemo-cache (SHOW pgmemo.stats) and pgpool (SHOW POOL_CACHE).
 
-declare -A TG_PORT TG_DB TG_PID TG_MODES TG_DESC TG_CMD
+declare -A TG_PORT TG_HOST TG_DB TG_PID TG_MODES TG_DESC TG_CMD
 
 # target_set NAME PORT DESC CMD: record a started target (pgbench connects to $BENCH_DB on
 # 127.0.0.1:PORT, in every -M mode).
 target_set() {
     TG_PORT[$1]=$2
+    TG_HOST[$1]=127.0.0.1 # pgbench's -h; a Unix socket target sets its directory after this
     TG_DB[$1]=$BENCH_DB
     TG_MODES[$1]="simple extended prepared"
     TG_DESC[$1]=$3
@@ -132,6 +133,13 @@ target_direct_up() {
     target_set direct "$PG_PORT" "PostgreSQL itself, 127.0.0.1:$PG_PORT" "postgres (pg_ctl start), settings: $PG_SETTINGS"
 }
 target_direct_down() { :; }
+# direct-unix: the same server through its Unix socket (the measure for pgmemo-wal-unix).
+target_direct-unix_up() {
+    TG_PID[direct-unix]=
+    target_set direct-unix "$PG_PORT" "PostgreSQL itself, Unix socket $PG_SOCK/.s.PGSQL.$PG_PORT" "postgres (pg_ctl start), settings: $PG_SETTINGS"
+    TG_HOST[direct-unix]=$PG_SOCK
+}
+target_direct-unix_down() { :; }
 
 # ---------------------------------------------------------------------------
 # pgmemo: built from this repository
@@ -238,6 +246,17 @@ target_pgmemo-wal_stats() { pgmemo_stats pgmemo-wal; }
 target_pgmemo-wal-t2_up() { pgmemo_wal_up pgmemo-wal-t2 "--threads 2"; }
 target_pgmemo-wal-t2_down() { stop_pid pgmemo-wal-t2 "${TG_PID[pgmemo-wal-t2]:-}" TERM 35; TG_PID[pgmemo-wal-t2]=; }
 target_pgmemo-wal-t2_stats() { pgmemo_stats pgmemo-wal-t2; }
+# pgmemo-wal-unix: pgmemo-wal with pgbench connecting on its Unix socket (--unix-socket-dir;
+# pgmemo still reaches PostgreSQL over TCP). Compare it with direct-unix.
+target_pgmemo-wal-unix_up() {
+    local dir=$WORK/pgmemo-wal-unix
+    mkdir -p "$dir"
+    [ ${#RUNAS[@]} -gt 0 ] && chown "$RUN_AS" "$dir"
+    pgmemo_wal_up pgmemo-wal-unix "--unix-socket-dir $dir"
+    TG_HOST[pgmemo-wal-unix]=$dir
+}
+target_pgmemo-wal-unix_down() { stop_pid pgmemo-wal-unix "${TG_PID[pgmemo-wal-unix]:-}" TERM 35; TG_PID[pgmemo-wal-unix]=; }
+target_pgmemo-wal-unix_stats() { pgmemo_stats pgmemo-wal-unix; }
 # pgmemo_wal_up NAME [FLAGS]: start pgmemo in WAL mode as target NAME, with further FLAGS.
 pgmemo_wal_up() {
     local name=$1 flags="--invalidation wal --cache-max-bytes ${PGMEMO_CACHE_MAX_BYTES:-256MiB} --tx-policy ${PGMEMO_TX_POLICY:-until-write}${2:+ $2}"
