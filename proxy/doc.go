@@ -56,7 +56,9 @@
 //     answered from the cache or forwarded with a capture that fills it;
 //     extended-protocol messages are buffered to Sync or Flush and the batch is
 //     routed once (extended.go): answered entirely locally, or forwarded whole,
-//     preceded by the statements and portals that existed only locally, or
+//     preceded by the statements and portals that existed only locally (a
+//     batch that needs a statement the proxy sent in an earlier batch whose
+//     answers have not come waits for them: the server may have skipped it), or
 //     (mixed.go) split: a leading BEGIN or Close goes upstream with the Sync
 //     and the rest is answered locally, written just before the server's
 //     ReadyForQuery. A statement's description (ParameterDescription and
