@@ -53,7 +53,7 @@ func (s *Server) handleCancel(ctx context.Context, cr *pgproto3.CancelRequest) {
 		s.logger().Debug("cancel request for unknown key")
 		return
 	}
-	if sess.cancelUpstream(ctx) {
+	if sess.cancelWaiting() || sess.cancelUpstream(ctx) {
 		s.stats.cancelsForwarded.Add(1)
 	}
 }

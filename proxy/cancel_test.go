@@ -265,3 +265,75 @@ func TestCancelWrongKeyCancelsNothing(t *testing.T) {
 		t.Fatalf("pg_sleep(2) returned after %v", took)
 	}
 }
+
+// TestCacheCancelWhileWaitingForFill: a simple query waiting for another
+// session's fill of the same key is cancelled by the client's CancelRequest:
+// answered 57014 at once outside a transaction block (the server never saw
+// the query); in a block the query goes to the server with the cancel behind
+// it, so the block fails there as it would have. The fill itself goes on.
+func TestCacheCancelWhileWaitingForFill(t *testing.T) {
+	p := startProxy(t, withCache())
+	db := newDB(t)
+	if err := cluster.Exec(context.Background(), db, `CREATE FUNCTION slow_one() RETURNS int IMMUTABLE LANGUAGE sql AS $$ SELECT 1 FROM pg_sleep(3) $$`); err != nil {
+		t.Fatal(err)
+	}
+	waiting := func() error {
+		if n := p.Srv.Stats().WaitingForFill; n != 1 {
+			return fmt.Errorf("%d clients wait for a fill", n)
+		}
+		return nil
+	}
+	simple := pgx.QueryExecModeSimpleProtocol
+	for _, inBlock := range []bool{false, true} {
+		name := map[bool]string{false: "autocommit", true: "block"}[inBlock]
+		t.Run(name, func(t *testing.T) {
+			q := "SELECT slow_one() AS " + name
+			leaderApp, followerApp := "fill-leader-"+name, "fill-follower-"+name
+			leader := connectCancellable(t, setQuery(p.URL("", "", db), "sslmode", "disable"), leaderApp)
+			follower := connectCancellable(t, setQuery(p.URL("", "", db), "sslmode", "disable"), followerApp)
+			t.Cleanup(func() { terminateApp(t, leaderApp); terminateApp(t, followerApp) })
+			filled := make(chan error, 1)
+			go func() {
+				var v int
+				err := leader.QueryRow(context.Background(), q, simple).Scan(&v)
+				if err == nil && v != 1 {
+					err = fmt.Errorf("leader read %d", v)
+				}
+				filled <- err
+			}()
+			waitActive(t, leaderApp)
+			if inBlock {
+				mustExec(t, follower, "BEGIN")
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, err := follower.Exec(context.Background(), q, simple)
+				done <- err
+			}()
+			pgtest.Eventually(t, 10*time.Second, waiting)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := follower.PgConn().CancelRequest(ctx); err != nil {
+				t.Fatal(err)
+			}
+			wantPgError(t, <-done, "57014")
+			if inBlock {
+				_, err := follower.Exec(context.Background(), "SELECT 1", simple)
+				wantPgError(t, err, "25P02") // the server's block failed
+				mustExec(t, follower, "ROLLBACK")
+			} else if r := showLast(t, follower); r.Result != "miss-not-filled" || r.Reason != "canceled" {
+				t.Errorf("follower's pgmemo.last: %+v", r)
+			}
+			if err := <-filled; err != nil {
+				t.Fatalf("the leader's fill: %v", err)
+			}
+			var v int
+			if err := follower.QueryRow(context.Background(), q, simple).Scan(&v); err != nil || v != 1 {
+				t.Fatalf("after the cancel: %d, %v", v, err)
+			}
+			if r := showLast(t, follower); r.Result != "hit" {
+				t.Errorf("after the fill: %+v, want a hit", r)
+			}
+		})
+	}
+}

@@ -76,6 +76,7 @@ type counters struct {
 	protocolErrors   atomic.Uint64
 	cancelsForwarded atomic.Uint64
 	cancelsUnknown   atomic.Uint64
+	waitingForFill   atomic.Int64
 	bytesFromClients atomic.Uint64
 	bytesToClients   atomic.Uint64
 }
@@ -89,8 +90,11 @@ type Stats struct {
 	ProtocolErrors         uint64 // clients dropped for malformed messages
 	CancelsForwarded       uint64
 	CancelsUnknown         uint64 // cancel requests matching no session
-	BytesFromClients       uint64
-	BytesToClients         uint64
+	// WaitingForFill counts the clients whose query now waits for another
+	// session's fill of the same result (simple protocol, at most 5 s).
+	WaitingForFill   int64
+	BytesFromClients uint64
+	BytesToClients   uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -104,6 +108,7 @@ func (s *Server) Stats() Stats {
 		ProtocolErrors:         c.protocolErrors.Load(),
 		CancelsForwarded:       c.cancelsForwarded.Load(),
 		CancelsUnknown:         c.cancelsUnknown.Load(),
+		WaitingForFill:         c.waitingForFill.Load(),
 		BytesFromClients:       c.bytesFromClients.Load(),
 		BytesToClients:         c.bytesToClients.Load(),
 	}

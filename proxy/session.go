@@ -48,7 +48,11 @@ type session struct {
 	terminating atomic.Bool // the client sent Terminate
 
 	startupParams map[string]string // the client's StartupMessage parameters (s.mu)
-	started       time.Time
+	// cancelWait ends the wait for another session's fill (waitForFill);
+	// waitCanceled: a CancelRequest did (both s.mu).
+	cancelWait   context.CancelFunc
+	waitCanceled bool
+	started      time.Time
 
 	cache *cacheSession // nil when caching is off
 	// relayOpen: with caching off, extended-protocol messages were sent

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/pgmemo/pgmemo/cachecore"
 	"github.com/pgmemo/pgmemo/wire"
 )
 
@@ -40,6 +41,7 @@ func (s *session) routeQuery(m wire.Message) error {
 	s.sqlStatementRefs(pl, true)
 	x := &pendingX{fx: pl.fx}
 	last := lastInfo{pl: pl}
+	cancelSent := false // a cancel that came while waiting for a fill goes to the server after the query
 	switch {
 	case !pl.cacheable:
 		last.result, last.reason = "miss-not-cacheable", pl.reason
@@ -63,9 +65,7 @@ func (s *session) routeQuery(m wire.Message) error {
 		k := string(key)
 		f, leader := cache.BeginFill(k, cache.Snapshot(c.db.scope, pl.tags...))
 		if !leader {
-			ctx, cancel := context.WithTimeout(context.Background(), coalesceWait)
-			v, ok, _ := f.Wait(ctx)
-			cancel()
+			v, ok, canceled := s.waitForFill(f)
 			if ok {
 				pl.qs.calls.Add(1)
 				pl.qs.hits.Add(1)
@@ -73,6 +73,23 @@ func (s *session) routeQuery(m wire.Message) error {
 				return nil
 			}
 			last.result, last.reason = "miss-not-filled", "fill_failed_elsewhere"
+			if canceled {
+				last.reason = "canceled"
+				if r.st == stateIdle {
+					// The server was never asked: answer as it answers a
+					// statement cancelled while it ran.
+					s.mu.Lock()
+					c.last = last
+					s.mu.Unlock()
+					out := wire.AppendErrorResponse(s.localOut[:0], "ERROR", wire.Errorf(wire.CodeQueryCanceled, "canceling statement due to user request"))
+					s.localOut = appendReady(out, status)
+					s.writeLocal(s.localOut)
+					return nil
+				}
+				// In a transaction block the cancel must fail the block
+				// on the server: send the query, then the cancel.
+				cancelSent = true
+			}
 			break
 		}
 		x.fill = &capture{fill: f, kind: 'Q', max: s.srv.cache.maxEntry(), s: s, ttl: pl.ttl, pin: pl.pin}
@@ -95,7 +112,48 @@ func (s *session) routeQuery(m wire.Message) error {
 	}
 	s.upBuf = append(s.upBuf, m.Raw...)
 	s.pipe.pushX('Q', x)
+	if cancelSent && s.flushUpstream() == nil {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			s.cancelUpstream(ctx)
+		}()
+	}
 	return nil
+}
+
+// waitForFill waits for another session's fill of a key this query missed,
+// up to coalesceWait or until the client cancels the query (canceled: a
+// CancelRequest came first, handleCancel).
+func (s *session) waitForFill(f cachecore.Fill) (v []byte, ok, canceled bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), coalesceWait)
+	defer cancel()
+	s.mu.Lock()
+	s.cancelWait = cancel
+	s.mu.Unlock()
+	s.srv.stats.waitingForFill.Add(1)
+	v, ok, _ = f.Wait(ctx)
+	s.srv.stats.waitingForFill.Add(-1)
+	s.mu.Lock()
+	s.cancelWait = nil
+	canceled = s.waitCanceled && !ok // a fill that came first is served, as a late cancel does nothing
+	s.waitCanceled = false
+	s.mu.Unlock()
+	return v, ok, canceled
+}
+
+// cancelWaiting stops waitForFill for a client's CancelRequest; false when
+// the session is not waiting (the cancel is for the server).
+func (s *session) cancelWaiting() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cancelWait == nil {
+		return false
+	}
+	s.waitCanceled = true
+	s.cancelWait()
+	s.cancelWait = nil
+	return true
 }
 
 // serveHit writes a cached simple-query answer and ReadyForQuery.

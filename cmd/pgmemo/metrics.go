@@ -25,7 +25,7 @@ type collector struct {
 	info, hits, misses, entries, bytes, pinnedBytes, maxBytes, evictions, fills, fillsDiscarded,
 	rejected, coalesced, localBatches, invalidations *prometheus.Desc
 
-	clients, clientsTotal, upstream, upstreamFailures, protocolErrors,
+	clients, clientsTotal, waitingForFill, upstream, upstreamFailures, protocolErrors,
 	cancels, bytesIn, bytesOut *prometheus.Desc
 
 	queryDuration, invalidationDelay *prometheus.Desc
@@ -58,6 +58,7 @@ func newCollector(src metricsSource) *collector {
 
 		clients:          d("client_connections", "Client connections open now."),
 		clientsTotal:     d("client_connections_total", "Client connections accepted since start."),
+		waitingForFill:   d("clients_waiting_for_fill", "Clients whose query waits for another session's fill of the same result."),
 		upstream:         d("upstream_connections", "Upstream connections of client sessions open now."),
 		upstreamFailures: d("upstream_connect_failures_total", "Failed connection attempts to the upstream server."),
 		protocolErrors:   d("protocol_errors_total", "Client connections closed for malformed messages."),
@@ -81,7 +82,7 @@ func newCollector(src metricsSource) *collector {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.info, c.hits, c.misses, c.entries, c.bytes, c.pinnedBytes, c.maxBytes, c.evictions,
 		c.fills, c.fillsDiscarded, c.rejected, c.coalesced, c.localBatches, c.invalidations,
-		c.clients, c.clientsTotal, c.upstream, c.upstreamFailures, c.protocolErrors, c.cancels, c.bytesIn, c.bytesOut,
+		c.clients, c.clientsTotal, c.waitingForFill, c.upstream, c.upstreamFailures, c.protocolErrors, c.cancels, c.bytesIn, c.bytesOut,
 		c.queryDuration, c.invalidationDelay,
 		c.replConnected, c.replCurrent, c.replServing, c.replLagBytes, c.replLagSeconds, c.replReconnects, c.replChanges} {
 		ch <- d
@@ -112,6 +113,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	st := c.src.Stats()
 	gauge(c.clients, float64(st.ClientConnections))
 	counter(c.clientsTotal, st.ClientConnectionsTotal)
+	gauge(c.waitingForFill, float64(st.WaitingForFill))
 	gauge(c.upstream, float64(st.UpstreamConnections))
 	counter(c.upstreamFailures, st.UpstreamFailures)
 	counter(c.protocolErrors, st.ProtocolErrors)
