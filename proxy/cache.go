@@ -94,6 +94,16 @@ type CacheOptions struct {
 	// WAL sender and a slot for each forever. Everything cached from the
 	// database is dropped then; the stream starts again with the next client.
 	WALIdleTimeout time.Duration
+	// AccessCheckInterval is how often each database's roles, memberships,
+	// privileges and row-level security are read to see whether they
+	// changed without the proxy (default 2 s). Such a change drops the
+	// database's entries; until it is seen, a role that lost access made
+	// elsewhere may still get hits. (Changes of privileges on tables and
+	// schemas, and of policies, also reach the proxy at once through the
+	// replication stream once pgmemo install-ddl-hook has run; changes of
+	// roles and memberships do not: PostgreSQL fires no event trigger for
+	// them.)
+	AccessCheckInterval time.Duration
 
 	// OptIn caches only the statements a RuleCache rule names; by default
 	// everything safe is cached.
@@ -158,6 +168,13 @@ func (o *CacheOptions) walIdleTimeout() time.Duration {
 		return 5 * time.Minute
 	}
 	return o.WALIdleTimeout
+}
+
+func (o *CacheOptions) accessCheckInterval() time.Duration {
+	if o.AccessCheckInterval > 0 {
+		return o.AccessCheckInterval
+	}
+	return 2 * time.Second
 }
 
 func (o *CacheOptions) maxStaleness() time.Duration {
@@ -241,11 +258,14 @@ const maintainInterval = 2 * time.Second
 // maintain, until the cache stops, returns the memory of stale pinned entries
 // (which are never evicted) to the rest of the cache, and per database stops
 // a replication stream idle for CacheOptions.WALIdleTimeout, forgets own
-// transactions the stream never reported, and checks its access rules.
+// transactions the stream never reported, and, every
+// CacheOptions.AccessCheckInterval, checks its access rules.
 func (cs *cacheState) maintain() {
 	defer cs.wg.Done()
 	t := time.NewTicker(maintainInterval)
 	defer t.Stop()
+	a := time.NewTicker(cs.opts.accessCheckInterval())
+	defer a.Stop()
 	for {
 		select {
 		case <-cs.ctx.Done():
@@ -255,6 +275,9 @@ func (cs *cacheState) maintain() {
 			for _, d := range cs.databases() {
 				cs.stopIdleWAL(d, now)
 				d.own.prune(now)
+			}
+		case <-a.C:
+			for _, d := range cs.databases() {
 				cs.checkAccess(d)
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/pgmemo/pgmemo/internal/pgtest"
 	"github.com/pgmemo/pgmemo/invalidate"
+	"github.com/pgmemo/pgmemo/proxy"
 )
 
 // Results that depend on what the proxy cannot see (row-level policies,
@@ -233,6 +234,38 @@ func TestCacheAccessChangedElsewhere(t *testing.T) {
 	}
 	if n := showStats(t, c)["invalidations_access"]; n == "0" || n == "" {
 		t.Errorf("invalidations_access = %q", n)
+	}
+}
+
+// With the DDL hook installed, a table privilege revoked directly on the
+// server reaches the proxy through the replication stream, in commit order,
+// without waiting for the access poll (here an hour apart).
+func TestCacheAccessChangedElsewhereWithDDLHook(t *testing.T) {
+	p := startProxy(t, withWAL(func(o *proxy.CacheOptions) { o.AccessCheckInterval = time.Hour }))
+	db := newDB(t)
+	setup := pgxConnect(t, directURL("", "", db))
+	dora := testRole(t, setup, "dora", "LOGIN")
+	mustExec(t, setup, invalidate.DDLHookSQL)
+	mustExec(t, setup, fmt.Sprintf("CREATE TABLE gated(v text PRIMARY KEY); INSERT INTO gated VALUES ('gated'); GRANT SELECT ON gated TO %s", dora))
+	c := pgxConnect(t, p.URL(dora, "", db))
+	waitServing(t, c)
+	const q = "SELECT v FROM gated"
+	expect(t, c, "fill", q, "gated", "miss-filled")
+	expect(t, c, "hit", q, "gated", "hit")
+	mustExec(t, setup, fmt.Sprintf("REVOKE SELECT ON gated FROM %s", dora))
+	pgtest.Eventually(t, 2*time.Second, func() error {
+		var v string
+		err := c.QueryRow(context.Background(), q).Scan(&v)
+		if err == nil {
+			return fmt.Errorf("dora still reads %q", v)
+		}
+		if !strings.Contains(err.Error(), "42501") {
+			t.Fatalf("after the REVOKE: %v, want permission denied (42501)", err)
+		}
+		return nil
+	})
+	if n := showStats(t, c)["invalidations_access"]; n != "0" {
+		t.Errorf("invalidations_access = %q: the poll, not the stream, saw it", n)
 	}
 }
 

@@ -39,6 +39,7 @@ type config struct {
 	publication   string
 	slot          string
 	walIdle       time.Duration
+	accessCheck   time.Duration
 	configFile    string
 	adminRoles    string
 	cacheMode     string
@@ -81,6 +82,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.maxStaleness, "max-staleness", time.Second, "with --invalidation=wal: how far behind the server the replication stream may be while hits are served")
 	fs.StringVar(&c.publication, "publication", "pgmemo", "with --invalidation=wal: the publication streamed; created FOR ALL TABLES when missing (if no table lacks a replica identity)")
 	fs.DurationVar(&c.walIdle, "replication-idle-timeout", 5*time.Minute, "with --invalidation=wal: stop a database's replication stream (and drop its cached results) after it has had no client for this long; 0 never stops it")
+	fs.DurationVar(&c.accessCheck, "access-check-interval", 2*time.Second, "how often each database's roles, memberships, privileges and row-level security policies are read for changes made without pgmemo (which drop its cached results); table and policy changes also arrive at once through the replication stream once install-ddl-hook has run, role changes only this way")
 	fs.StringVar(&c.slot, "replication-slot", "", "with --invalidation=wal: persistent replication slots, named NAME_database (one per database); empty uses temporary slots")
 	c.cacheMaxBytes = 256 << 20
 	fs.Var(&c.cacheMaxBytes, "cache-max-bytes", "memory bound of the result cache (e.g. 256MiB, 2GiB)")
@@ -156,6 +158,9 @@ func (c *config) validate() error {
 	if c.maxStaleness <= 0 {
 		return errors.New("--max-staleness must be positive")
 	}
+	if c.accessCheck <= 0 {
+		return errors.New("--access-check-interval must be positive")
+	}
 	if c.cacheMode != "auto" && c.cacheMode != "opt-in" {
 		return fmt.Errorf("--cache-mode %q: allowed values are auto, opt-in", c.cacheMode)
 	}
@@ -178,18 +183,19 @@ func (c *config) validate() error {
 func (c *config) cacheOptions() proxy.CacheOptions {
 	p, _ := proxy.ParseTxPolicy(c.txPolicy)
 	return proxy.CacheOptions{
-		Enabled:         c.invalidation != "off",
-		WAL:             c.invalidation == "wal",
-		MaxStaleness:    c.maxStaleness,
-		Publication:     c.publication,
-		ReplicationSlot: c.slot,
-		WALIdleTimeout:  walIdle(c.walIdle),
-		OptIn:           c.cacheMode == "opt-in",
-		MaxBytes:        int64(c.cacheMaxBytes),
-		MaxEntryBytes:   int(c.cacheMaxEntry),
-		MaxPinnedBytes:  int64(c.cacheMaxPin),
-		TTL:             c.cacheTTL,
-		TxPolicy:        p,
+		Enabled:             c.invalidation != "off",
+		WAL:                 c.invalidation == "wal",
+		MaxStaleness:        c.maxStaleness,
+		Publication:         c.publication,
+		ReplicationSlot:     c.slot,
+		WALIdleTimeout:      walIdle(c.walIdle),
+		AccessCheckInterval: c.accessCheck,
+		OptIn:               c.cacheMode == "opt-in",
+		MaxBytes:            int64(c.cacheMaxBytes),
+		MaxEntryBytes:       int(c.cacheMaxEntry),
+		MaxPinnedBytes:      int64(c.cacheMaxPin),
+		TTL:                 c.cacheTTL,
+		TxPolicy:            p,
 	}
 }
 

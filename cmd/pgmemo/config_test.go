@@ -62,6 +62,7 @@ func TestInvalidValuesFailWithAClearMessage(t *testing.T) {
 		{[]string{"--log-level", "loud"}, "allowed values are debug, info, warn, error"},
 		{[]string{"--log-format", "xml"}, "allowed values are text, json"},
 		{[]string{"--threads", "0"}, `--threads "0": a positive number or auto`},
+		{[]string{"--upstream", "postgres://x/y", "--access-check-interval", "0s"}, "--access-check-interval must be positive"},
 		{[]string{"--tls-cert", "a.pem"}, "--tls-cert and --tls-key go together"},
 		{[]string{"--upstream", "postgres://x/y", "--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"}, "loading --tls-cert/--tls-key"},
 		{nil, "--upstream (or PGMEMO_UPSTREAM) is required"},
