@@ -151,6 +151,11 @@ func appendParse(b []byte, name, query, oids []byte) []byte {
 
 func appendSync(b []byte) []byte { return append(b, 'S', 0, 0, 0, 4) }
 
+// appendQuery appends a simple-protocol Query of sql.
+func appendQuery(b []byte, sql string) []byte {
+	return appendMsg(b, 'Q', func(b []byte) []byte { return append(append(b, sql...), 0) })
+}
+
 // appendExecute appends an Execute of portal with no row limit.
 func appendExecute(b []byte, portal []byte) []byte {
 	return appendMsg(b, 'E', func(b []byte) []byte {

@@ -41,7 +41,6 @@ func (s *session) routeQuery(m wire.Message) error {
 	s.sqlStatementRefs(pl, true)
 	x := &pendingX{fx: pl.fx}
 	last := lastInfo{pl: pl}
-	cancelSent := false // a cancel that came while waiting for a fill goes to the server after the query
 	switch {
 	case !pl.cacheable:
 		last.result, last.reason = "miss-not-cacheable", pl.reason
@@ -87,8 +86,14 @@ func (s *session) routeQuery(m wire.Message) error {
 					return nil
 				}
 				// In a transaction block the cancel must fail the block
-				// on the server: send the query, then the cancel.
-				cancelSent = true
+				// on the server: it runs a statement that fails as a
+				// cancelled one does, instead of the client's.
+				s.mu.Lock()
+				c.last = last
+				s.mu.Unlock()
+				s.upBuf = appendQuery(s.upBuf, cancelInBlockSQL)
+				s.pipe.pushX('Q', &pendingX{result: -1})
+				return nil
 			}
 			break
 		}
@@ -112,15 +117,15 @@ func (s *session) routeQuery(m wire.Message) error {
 	}
 	s.upBuf = append(s.upBuf, m.Raw...)
 	s.pipe.pushX('Q', x)
-	if cancelSent && s.flushUpstream() == nil {
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			s.cancelUpstream(ctx)
-		}()
-	}
 	return nil
 }
+
+// cancelInBlockSQL fails with the error of a cancelled statement (57014,
+// the same message; its CONTEXT names the DO block), which aborts the
+// transaction block as the cancel of the client's statement would have. A
+// CancelRequest sent to the server after the statement would race with the
+// backend's reading it: a backend waiting for a command ignores a cancel.
+const cancelInBlockSQL = `DO $pgmemo$BEGIN RAISE EXCEPTION USING ERRCODE = 'query_canceled', MESSAGE = 'canceling statement due to user request'; END$pgmemo$`
 
 // waitForFill waits for another session's fill of a key this query missed,
 // up to coalesceWait or until the client cancels the query (canceled: a
