@@ -3,6 +3,7 @@ package invalidate
 import (
 	"context"
 	"strconv"
+	"strings"
 
 	"github.com/pgmemo/pgmemo/query"
 )
@@ -88,6 +89,85 @@ func (c *Catalog) FunctionVolatility(ctx context.Context, searchPath string, fn 
 	}
 	c.funcs.Add(key, v)
 	return v, nil
+}
+
+// operatorsSQL lists the operators named $1 in schema $2, or in the
+// search_path (with pg_catalog) when $2 is empty, with their functions'
+// volatility and whether they are pg_catalog's.
+const operatorsSQL = `SELECT p.provolatile, n.nspname = 'pg_catalog'
+FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_proc p ON p.oid = o.oprcode
+  JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
+WHERE o.oprname = $1::text
+  AND CASE WHEN $2::text = '' THEN n.nspname = ANY (pg_catalog.current_schemas(true)) ELSE n.nspname = $2::text END`
+
+// OperatorVolatility is FunctionVolatility for an operator (op as
+// query.Statement.Operators gives it: "=" or "schema.==="), judged by the
+// functions of every operator of that name the search_path makes visible,
+// whatever their operand types: it is cacheable unless one of them is
+// VOLATILE or a user-defined one is STABLE (builtin STABLE operators, such as
+// timestamptz comparisons with dates, depend only on settings in the key).
+// Function.Name is "operator(op)" in the result and its Reason.
+func (c *Catalog) OperatorVolatility(ctx context.Context, searchPath, op string) (Volatility, error) {
+	schema, name := "", op
+	if i := strings.LastIndexByte(op, '.'); i > 0 && i < len(op)-1 && isIdentifier(op[:i]) {
+		schema, name = op[:i], op[i+1:]
+	}
+	key := "operator\x00" + searchPath + "\x00" + op
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.init()
+	if v, ok := c.funcs.Get(key); ok {
+		c.hits++
+		return v, nil
+	}
+	c.misses++
+	v := Volatility{Function: query.Function{Schema: schema, Name: "operator(" + name + ")", Args: 2}}
+	userStable := false
+	err := c.tx(ctx, searchPath, func(s *session) error {
+		rows, err := s.query("operator_volatility", operatorsSQL, name, schema)
+		if err != nil {
+			return err
+		}
+		v.Builtin = len(rows) > 0
+		for _, row := range rows {
+			v.Found = true
+			k, builtin := byteOf(row[0]), string(row[1]) == "t"
+			if rank(k) > rank(v.Class) {
+				v.Class = k
+			}
+			if !builtin {
+				v.Builtin = false
+				userStable = userStable || k == Stable
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Volatility{}, err
+	}
+	switch {
+	case !v.Found:
+		v.Reason = ReasonUnknownFunction + v.Function.Name
+	case v.Class == Volatile:
+		v.Reason = ReasonVolatileFunction + v.Function.Name
+	case userStable:
+		v.Reason = ReasonStableFunction + v.Function.Name
+	default:
+		v.Cacheable = true
+	}
+	c.funcs.Add(key, v)
+	return v, nil
+}
+
+// isIdentifier reports whether s can be a schema name (an operator's name is
+// made of symbols only, so a dot after letters is a qualification).
+func isIdentifier(s string) bool {
+	for _, r := range s {
+		if !(r == '_' || r == '$' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r > 127) {
+			return false
+		}
+	}
+	return true
 }
 
 func rank(k byte) int {

@@ -269,6 +269,50 @@ func TestCacheAccessChangedElsewhereWithDDLHook(t *testing.T) {
 	}
 }
 
+// A user-defined operator runs its function: a VOLATILE or STABLE one (which
+// may read other tables) makes the read not cacheable, as calling the
+// function would; an IMMUTABLE one does not. pg_catalog's STABLE operators
+// (timestamptz against date) stay cacheable: TimeZone is in the key.
+func TestCacheUserOperators(t *testing.T) {
+	p := startProxy(t, withCache())
+	db := newDB(t)
+	c := pgxConnect(t, p.URL("", "", db))
+	mustExec(t, c, `CREATE TABLE kv(k int PRIMARY KEY, v text); INSERT INTO kv VALUES (1, 'one');
+		CREATE TABLE allowed(k int); INSERT INTO allowed VALUES (1);
+		CREATE FUNCTION vol_eq(int, int) RETURNS bool VOLATILE LANGUAGE sql AS 'SELECT $1 = $2';
+		CREATE OPERATOR === (LEFTARG = int, RIGHTARG = int, FUNCTION = vol_eq);
+		CREATE FUNCTION allowed_eq(int, int) RETURNS bool STABLE LANGUAGE sql AS 'SELECT $1 = $2 AND EXISTS (SELECT FROM allowed WHERE k = $1)';
+		CREATE OPERATOR =?= (LEFTARG = int, RIGHTARG = int, FUNCTION = allowed_eq);
+		CREATE FUNCTION imm_eq(int, int) RETURNS bool IMMUTABLE LANGUAGE sql AS 'SELECT $1 = $2';
+		CREATE OPERATOR =!= (LEFTARG = int, RIGHTARG = int, FUNCTION = imm_eq)`)
+	for _, tt := range []struct{ op, served, reason string }{
+		{"===", "miss-not-cacheable", "volatile_function:operator(===)"},
+		{"=?=", "miss-not-cacheable", "stable_function:operator(=?=)"},
+		{"=!=", "hit", ""},
+		{"=", "hit", ""},
+	} {
+		// A session that ran a VOLATILE user operator bypasses the cache
+		// until DISCARD ALL (hidden_effects), as after a VOLATILE function.
+		mustExec(t, c, "DISCARD ALL")
+		q := "SELECT v FROM kv WHERE k " + tt.op + " 1"
+		expect(t, c, "first", q, "one", "")
+		expect(t, c, "again", q, "one", tt.served)
+		if l := showLast(t, c); l.Reason != tt.reason && tt.reason != "" {
+			t.Errorf("%s: reason %q, want %q", q, l.Reason, tt.reason)
+		}
+	}
+	// The STABLE operator reads allowed: a change there must be seen.
+	mustExec(t, c, "DISCARD ALL")
+	mustExec(t, c, "DELETE FROM allowed")
+	var n int
+	if err := c.QueryRow(context.Background(), "SELECT count(*) FROM kv WHERE k =?= 1").Scan(&n); err != nil || n != 0 {
+		t.Errorf("after the DELETE: %d rows, %v; want 0", n, err)
+	}
+	expect(t, c, "builtin stable operator", "SELECT v FROM kv WHERE now()::date < '2999-01-01'::timestamptz", "one", "")
+	expect(t, c, "builtin stable operator again", "SELECT v FROM kv WHERE '2000-01-01'::date < '2999-01-01'::timestamptz", "one", "")
+	expect(t, c, "builtin stable operator, cached", "SELECT v FROM kv WHERE '2000-01-01'::date < '2999-01-01'::timestamptz", "one", "hit")
+}
+
 // A schema of the client's search_path that the service role may not use:
 // unqualified names are not cached, since the proxy would resolve them to
 // another schema's table and watch the wrong one.

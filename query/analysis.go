@@ -81,9 +81,15 @@ type Statement struct {
 	// (schema, name, argument count) once, in order of first mention: their
 	// volatility decides whether a read is cacheable (user functions only if
 	// IMMUTABLE). Builtin functions it knows to be safe or unsafe are not
-	// listed; operators, and functions called by type input or casts, are
-	// not looked at.
+	// listed; operators are in Operators; functions called by type input or
+	// casts are not looked at.
 	Functions []Function
+	// Operators are the operators the statement's expressions name, each
+	// once, in order of first mention, as schema.op when qualified: a
+	// user-defined operator runs its function, whose volatility the caller
+	// checks (invalidate.Catalog.OperatorVolatility). Operators implied by
+	// BETWEEN, ORDER BY, GROUP BY, DISTINCT or joins USING are not listed.
+	Operators []string
 	// Params is the highest $n parameter number in the statement.
 	Params int
 	// Fingerprint and Normalized are as in Analysis, for this statement.

@@ -194,6 +194,29 @@ func TestFunctions(t *testing.T) {
 	}
 }
 
+func TestOperators(t *testing.T) {
+	tests := []struct {
+		sql  string
+		want []string
+	}{
+		{"SELECT * FROM t WHERE a = 1 AND b === c AND -a < 0", []string{"=", "===", "<", "-"}},
+		{"SELECT * FROM t WHERE a IN (1, 2) OR a NOT IN (3)", []string{"=", "<>"}},
+		{"SELECT * FROM t WHERE a LIKE 'x%' AND b ILIKE 'y' AND a = ANY ($1)", []string{"~~", "~~*", "="}},
+		{"SELECT a OPERATOR(app.===) b FROM t", []string{"app.==="}},
+		{"SELECT NULLIF(a, b), a IS DISTINCT FROM b FROM t", []string{"="}},
+		{"SELECT * FROM t WHERE a BETWEEN 1 AND 2", nil},
+		{"UPDATE t SET a = a + 1 WHERE b @> c", []string{"+", "@>"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.sql, func(t *testing.T) {
+			st := Analyze(tt.sql).Statements[0]
+			if !reflect.DeepEqual(st.Operators, tt.want) {
+				t.Errorf("operators %q, want %q", st.Operators, tt.want)
+			}
+		})
+	}
+}
+
 func TestParams(t *testing.T) {
 	tests := []struct {
 		sql  string

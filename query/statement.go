@@ -245,6 +245,7 @@ func analyzeStmt(n *pg_query.Node) *Statement {
 func (w *walker) finish(st *Statement) {
 	st.Relations = sortedValues(w.rels)
 	st.Functions = sortedValues(w.funcs)
+	st.Operators = w.ops
 	st.Settings = w.settings
 	st.Params = w.params
 	switch {

@@ -52,6 +52,7 @@ type ctx struct {
 type walker struct {
 	rels     []located[Relation]
 	funcs    []located[Function]
+	ops      []string // operator names (schema.op when qualified), each once
 	settings []Setting
 	params   int
 	// reason is the function, catalog or literal reason met first in the
@@ -160,6 +161,7 @@ func (w *walker) node(n *pg_query.Node, c ctx) {
 		w.nodes(x.ResTarget.Indirection, c)
 		w.optNode(x.ResTarget.Val, c)
 	case *pg_query.Node_AExpr:
+		w.operator(x.AExpr)
 		w.optNode(x.AExpr.Lexpr, c)
 		w.optNode(x.AExpr.Rexpr, c)
 	case *pg_query.Node_BoolExpr:
@@ -410,6 +412,31 @@ func (w *walker) funcCall(fc *pg_query.FuncCall) {
 		return
 	}
 	w.addFunction(Function{Schema: schema, Name: name, Args: nargs}, loc)
+}
+
+// operator records the operator an expression names (x = y, x = ANY (...),
+// x IN (...), x LIKE y, x IS DISTINCT FROM y, NULLIF...): a user-defined
+// one runs its function, whose volatility the caller must check like a
+// function's. BETWEEN names no operator of its own.
+func (w *walker) operator(e *pg_query.A_Expr) {
+	switch e.Kind {
+	case pg_query.A_Expr_Kind_AEXPR_BETWEEN, pg_query.A_Expr_Kind_AEXPR_NOT_BETWEEN,
+		pg_query.A_Expr_Kind_AEXPR_BETWEEN_SYM, pg_query.A_Expr_Kind_AEXPR_NOT_BETWEEN_SYM:
+		return
+	}
+	schema, name := funcName(e.Name)
+	if name == "" {
+		return
+	}
+	if schema != "" {
+		name = schema + "." + name
+	}
+	for _, o := range w.ops {
+		if o == name {
+			return
+		}
+	}
+	w.ops = append(w.ops, name)
 }
 
 func (w *walker) addFunction(f Function, loc int32) {
