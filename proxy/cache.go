@@ -597,7 +597,24 @@ const (
 	reasonRuleNever      = "rule_never"
 	reasonOptIn          = "opt_in_no_rule"
 	reasonReplicationLag = "replication_lag"
+	// reasonCatalogShadowed: the search_path names pg_catalog after another
+	// schema.
+	reasonCatalogShadowed = "search_path_before_pg_catalog"
 )
+
+// catalogShadowed reports whether searchPath (as SHOW search_path gives it)
+// lists pg_catalog after another schema, so that unqualified names may find
+// a user's function or operator instead of the builtin one. Without
+// pg_catalog in it, PostgreSQL searches pg_catalog first.
+func catalogShadowed(searchPath string) bool {
+	for i, part := range strings.Split(searchPath, ",") {
+		part = strings.Trim(strings.TrimSpace(part), `"`)
+		if part == "pg_catalog" {
+			return i > 0
+		}
+	}
+	return false
+}
 
 func (cs *cacheState) makePlan(ctx context.Context, d *dbState, searchPath, text string) *plan {
 	an := cs.an.Analyze(text)
@@ -623,6 +640,11 @@ func (cs *cacheState) makePlan(ctx context.Context, d *dbState, searchPath, text
 		fx, failed := cs.effects(ctx, d, searchPath, st)
 		catalogFailed = catalogFailed || failed
 		p.fx = append(p.fx, fx)
+	}
+	if p.cacheable && catalogShadowed(searchPath) {
+		// query judges builtin functions by name (lower, coalesce...): a
+		// schema searched before pg_catalog may hold others of those names.
+		p.cacheable, p.reason = false, reasonCatalogShadowed
 	}
 	if p.cacheable {
 		st := an.Statements[0]

@@ -313,6 +313,27 @@ func TestCacheUserOperators(t *testing.T) {
 	expect(t, c, "builtin stable operator, cached", "SELECT v FROM kv WHERE '2000-01-01'::date < '2999-01-01'::timestamptz", "one", "hit")
 }
 
+// A search_path that names pg_catalog after another schema lets a user's
+// function shadow a builtin that the analysis trusts by name: such sessions
+// are not cached. Without pg_catalog in it, the builtin wins and is cached.
+func TestCacheBuiltinShadowedBySearchPath(t *testing.T) {
+	p := startProxy(t, withCache())
+	db := newDB(t)
+	c := pgxConnect(t, p.URL("", "", db))
+	mustExec(t, c, `CREATE TABLE kv(k int PRIMARY KEY, v text); INSERT INTO kv VALUES (1, 'One');
+		CREATE FUNCTION public.lower(text) RETURNS text VOLATILE LANGUAGE sql AS 'SELECT $1 || random()::text'`)
+	const q = "SELECT lower(v) FROM kv WHERE k = 1"
+	expect(t, c, "builtin first", q, "one", "miss-filled")
+	expect(t, c, "builtin, cached", q, "one", "hit")
+	mustExec(t, c, "SET search_path = public, pg_catalog")
+	for _, what := range []string{"shadowed", "shadowed again"} {
+		v, l := served(t, c, q)
+		if v == "one" || l.Result != "miss-not-cacheable" || l.Reason != "search_path_before_pg_catalog" {
+			t.Errorf("%s: %q, %+v; want the user's lower, not cached", what, v, l)
+		}
+	}
+}
+
 // A schema of the client's search_path that the service role may not use:
 // unqualified names are not cached, since the proxy would resolve them to
 // another schema's table and watch the wrong one.
