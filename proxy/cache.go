@@ -772,6 +772,9 @@ func eachCode(ctx context.Context, cat *invalidate.Catalog, searchPath string, s
 // could not be asked, in which case the effects are the conservative ones.
 func (cs *cacheState) effects(ctx context.Context, d *dbState, searchPath string, st *query.Statement) (fx stmtFx, failed bool) {
 	fx.st = st
+	if st.RunsSQL {
+		fx.scope, fx.wrote, fx.hidden = true, true, true // dblink_exec(...): anything
+	}
 	fx.settings = len(st.Settings) > 0 || st.Discard != ""
 	if fx.settings && st.Class != query.Session {
 		fx.wrote = true // set_config in a query

@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -332,6 +333,31 @@ func TestCacheBuiltinShadowedBySearchPath(t *testing.T) {
 			t.Errorf("%s: %q, %+v; want the user's lower, not cached", what, v, l)
 		}
 	}
+}
+
+// A write made by an extension's function (dblink_exec, on another
+// connection) is code pgmemo cannot see: the database's entries are dropped,
+// and the next read returns the new row, with statement invalidation alone.
+func TestCacheDblinkExecWrite(t *testing.T) {
+	p := startProxy(t, withCache())
+	db := newDB(t)
+	c := pgxConnect(t, p.URL("", "", db))
+	if _, err := c.Exec(context.Background(), "CREATE EXTENSION dblink"); err != nil {
+		if os.Getenv("CI") != "true" && strings.Contains(err.Error(), "is not available") {
+			t.Skip("dblink is not installed")
+		}
+		t.Fatal(err)
+	}
+	mustExec(t, c, "CREATE TABLE kv(k int PRIMARY KEY, v text); INSERT INTO kv VALUES (1, 'old')")
+	const q = "SELECT v FROM kv WHERE k = 1"
+	expect(t, c, "fill", q, "old", "miss-filled")
+	expect(t, c, "hit", q, "old", "hit")
+	conninfo := fmt.Sprintf("host=127.0.0.1 port=%d dbname=%s user=%s", cluster.Port, db, pgtest.SuperUser)
+	mustExec(t, c, "SELECT dblink_exec($1, 'UPDATE kv SET v = ''new'' WHERE k = 1')", conninfo)
+	// The session ran code pgmemo cannot see: it bypasses the cache.
+	expect(t, c, "after dblink_exec", q, "new", "bypass")
+	other := pgxConnect(t, p.URL("", "", db))
+	expect(t, other, "another session", q, "new", "miss-filled")
 }
 
 // A schema of the client's search_path that the service role may not use:

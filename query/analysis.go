@@ -90,6 +90,10 @@ type Statement struct {
 	// checks (invalidate.Catalog.OperatorVolatility). Operators implied by
 	// BETWEEN, ORDER BY, GROUP BY, DISTINCT or joins USING are not listed.
 	Operators []string
+	// RunsSQL: the statement calls a function that runs SQL given as text
+	// (dblink's, query_to_xml...), whose effects are unknown: it may write
+	// any table, here or through another connection.
+	RunsSQL bool
 	// Params is the highest $n parameter number in the statement.
 	Params int
 	// Fingerprint and Normalized are as in Analysis, for this statement.

@@ -217,6 +217,21 @@ func TestOperators(t *testing.T) {
 	}
 }
 
+func TestRunsSQL(t *testing.T) {
+	for sql, want := range map[string]bool{
+		"SELECT dblink_exec('dbname=x', 'DELETE FROM t')":          true,
+		"SELECT * FROM dblink('dbname=x', 'SELECT 1') AS t(a int)": true,
+		"SELECT query_to_xml('SELECT 1', true, false, '')":         true,
+		"SELECT random()": false,
+		"SELECT f(1)":     false,
+	} {
+		st := Analyze(sql).Statements[0]
+		if st.RunsSQL != want || want && st.Cacheable {
+			t.Errorf("%s: RunsSQL %v, cacheable %v; want RunsSQL %v", sql, st.RunsSQL, st.Cacheable, want)
+		}
+	}
+}
+
 func TestParams(t *testing.T) {
 	tests := []struct {
 		sql  string

@@ -12,6 +12,9 @@ const (
 	funcTime                     // ReasonTimeFunction
 	funcSession                  // ReasonSessionFunction
 	funcCatalog                  // ReasonSystemCatalog
+	// funcRunsSQL: volatile, and runs SQL given as text (here or on another
+	// connection), which may write anything: Statement.RunsSQL.
+	funcRunsSQL
 )
 
 // builtinKind classifies a call to name with nargs arguments, unqualified or
@@ -85,12 +88,12 @@ var builtinPrefixes = []struct {
 	{"pg_try_advisory", funcVolatile},
 	{"pg_sleep", funcVolatile},
 	{"lo_", funcVolatile},
-	{"dblink", funcVolatile},
+	{"dblink", funcRunsSQL},
 	{"uuid_generate_", funcVolatile},
 	{"binary_upgrade_", funcVolatile},
 	{"brin_", funcVolatile},
 	{"gin_clean_pending_list", funcVolatile},
-	{"query_to_xml", funcVolatile},
+	{"query_to_xml", funcRunsSQL},
 	{"cursor_to_xml", funcVolatile},
 	{"table_to_xml", funcVolatile},
 	{"schema_to_xml", funcVolatile},

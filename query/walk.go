@@ -53,6 +53,7 @@ type walker struct {
 	rels     []located[Relation]
 	funcs    []located[Function]
 	ops      []string // operator names (schema.op when qualified), each once
+	runsSQL  bool     // a call that runs SQL given as text (Statement.RunsSQL)
 	settings []Setting
 	params   int
 	// reason is the function, catalog or literal reason met first in the
@@ -396,6 +397,10 @@ func (w *walker) funcCall(fc *pg_query.FuncCall) {
 			return
 		case funcVolatile:
 			w.note(ReasonVolatileFunction+name, loc)
+			return
+		case funcRunsSQL:
+			w.note(ReasonVolatileFunction+name, loc)
+			w.runsSQL = true
 			return
 		case funcTime:
 			w.note(ReasonTimeFunction+name, loc)
