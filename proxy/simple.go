@@ -57,8 +57,10 @@ func (s *session) routeQuery(m wire.Message) error {
 		if v, ok := cache.Get(unsafeString(key)); ok {
 			pl.qs.calls.Add(1)
 			pl.qs.hits.Add(1)
-			s.serveHit(v, status, lastInfo{result: "hit", pl: pl})
+			// Counted before the answer leaves, so that a client that
+			// reads its answer and then the metrics sees this hit.
 			s.srv.cache.durations[resultHit].observe(time.Since(start))
+			s.serveHit(v, status, lastInfo{result: "hit", pl: pl})
 			return nil
 		}
 		k := string(key)
