@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/pgmemo/pgmemo/cachecore"
+	"github.com/pgmemo/pgmemo/query"
 	"github.com/pgmemo/pgmemo/wire"
 )
 
@@ -51,6 +52,10 @@ type portal struct {
 	executed bool   // an Execute ran it (to completion or suspended)
 	results  []byte // result format codes
 	upstream bool
+	// clock is the date/time input word ('today', 'now'...) that one of the
+	// Bind's parameter values holds: the server reads the clock for it, so
+	// its result is not cached.
+	clock string
 }
 
 // batch holds the extended-protocol messages of one client batch, up to Sync
@@ -366,7 +371,8 @@ func (s *session) answerBatch(r routing, msgs []bmsg, closed []viewEntry, write 
 				return false
 			}
 			pl := s.planOf(st, searchPath)
-			if pl.admin == adminNone && (!pl.cacheable || bypass != "" || !c.bindFits(cache, st, pl, bm)) {
+			if pl.admin == adminNone && (!pl.cacheable || bypass != "" || !c.bindFits(cache, st, pl, bm) ||
+				query.TimeWord(bm.tail) != "") {
 				return false
 			}
 			// A portal struct from the session's scratch list, unless it
@@ -604,7 +610,9 @@ func (s *session) forwardBatch(r routing, msgs []bmsg) {
 					s.materializeStmt(st)
 					pt.st = st
 					if pl := s.planOf(st, searchPath); pl.cacheable && bypass == "" {
-						pt.key = string(c.key('E', st.text, st.oids, bm.tail))
+						if pt.clock = query.TimeWord(bm.tail); pt.clock == "" {
+							pt.key = string(c.key('E', st.text, st.oids, bm.tail))
+						}
 					}
 				}
 				c.portals[string(bm.portal)] = pt
@@ -677,6 +685,9 @@ func (s *session) forwardBatch(r routing, msgs []bmsg) {
 			case pl.admin != adminNone:
 			case !pl.cacheable:
 				last = lastInfo{result: "miss-not-cacheable", reason: pl.reason, pl: pl}
+				s.srv.cache.notCacheable.Add(1)
+			case pt.clock != "":
+				last = lastInfo{result: "miss-not-cacheable", reason: query.ReasonTimeParameter + pt.clock, pl: pl}
 				s.srv.cache.notCacheable.Add(1)
 			case maxRows != 0:
 				last = lastInfo{result: "miss-not-cacheable", reason: reasonRowLimit, pl: pl}

@@ -13,13 +13,14 @@ import (
 // primary-key lookup. What a plan holds (cacheable or not, the relations read
 // and written, the effects) does not depend on numeric or string literals, with
 // the exceptions that shapeSafe and shapeOf exclude: settings (SET, set_config)
-// and the date/time inputs 'now', 'today', 'tomorrow', 'yesterday'. The cache
+// and the date/time input words 'now', 'today', 'tomorrow', 'yesterday'. The cache
 // key is still the exact text.
 
 // shapeOf returns text with its numeric literals replaced by ? and its string
 // literals by '?', and ok=false when it cannot tell the literals safely (a
 // dollar-quoted string, a backslash in a string, an unterminated literal or
-// comment) or when a string literal is a special date/time input.
+// comment) or when a string literal holds a date/time input word
+// (query.TimeWord).
 // Comments and quoted identifiers are kept: comments may carry hints.
 func shapeOf(text string) (shape string, ok bool) {
 	var b strings.Builder
@@ -91,11 +92,8 @@ func shapeOf(text string) (shape string, ok bool) {
 				val.WriteByte(text[j])
 				j++
 			}
-			if v := val.String(); len(v) <= 12 {
-				switch strings.ToLower(strings.TrimSpace(v)) {
-				case "now", "today", "tomorrow", "yesterday":
-					return "", false
-				}
+			if query.TimeWord(val.String()) != "" {
+				return "", false
 			}
 			b.WriteString("'?'")
 			i = j + 1

@@ -16,6 +16,8 @@ func TestShapeOf(t *testing.T) {
 		{"SELECT '5'::int4, x::numeric(10,2) FROM t", "SELECT '?'::int4, x::numeric(?,?) FROM t", true},
 		{"SELECT 'now'::timestamptz", "", false},
 		{"SELECT ' Today '::date", "", false},
+		{"SELECT * FROM t WHERE ts >= 'tomorrow 14:00'", "", false},
+		{"SELECT * FROM t WHERE name = 'nowhere'", "SELECT * FROM t WHERE name = '?'", true},
 		{"SELECT E'a\\'b'", "", false},
 		{"SELECT 'a\\b'", "", false},
 		{"SELECT $$x$$", "", false},

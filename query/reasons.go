@@ -51,10 +51,14 @@ const (
 	// ReasonTempRelation prefixes a relation qualified with pg_temp: it
 	// belongs to the session.
 	ReasonTempRelation = "temp_relation:"
-	// ReasonTimeLiteral prefixes the special date/time input 'now', 'today',
-	// 'tomorrow' or 'yesterday' given as a string constant, which the server
-	// turns into the current time.
+	// ReasonTimeLiteral prefixes the special date/time input word 'now',
+	// 'today', 'tomorrow' or 'yesterday' found in a string constant ('today',
+	// 'tomorrow 14:00', '[today,)'), which the server turns into the current
+	// time (see TimeWord).
 	ReasonTimeLiteral = "time_literal:"
+	// ReasonTimeParameter prefixes such a word found in a Bind's parameter
+	// values: that execution is not cached.
+	ReasonTimeParameter = "time_parameter:"
 
 	// ReasonNoCacheHint: a /* pgmemo:no-cache */ hint on a text that would
 	// otherwise be cacheable.

@@ -506,15 +506,13 @@ func (w *walker) param(p *pg_query.ParamRef) {
 	}
 }
 
-// constant flags the special date/time inputs that read the clock.
+// constant flags a string constant holding a special date/time input word
+// (TimeWord): the server reads the clock for it.
 func (w *walker) constant(c *pg_query.A_Const) {
-	s := c.GetSval()
-	if s == nil || len(s.Sval) > 12 {
-		return
-	}
-	switch v := strings.ToLower(strings.TrimSpace(s.Sval)); v {
-	case "now", "today", "tomorrow", "yesterday":
-		w.note(ReasonTimeLiteral+v, c.Location)
+	if s := c.GetSval(); s != nil {
+		if v := TimeWord(s.Sval); v != "" {
+			w.note(ReasonTimeLiteral+v, c.Location)
+		}
 	}
 }
 
