@@ -9,6 +9,13 @@ import "context"
 // row-level security (the flags and every policy). None of it is in the
 // logical replication stream: roles and memberships live in shared catalogs,
 // and event triggers do not fire for role changes.
+//
+// It ends with the time the server last read its configuration files: a
+// reload (pg_reload_conf(), SIGHUP) may change the server-wide value of a
+// setting that shapes results without the session reporting it
+// (default_text_search_config, extra_float_digits, bytea_output, lc_monetary,
+// transform_null_equals...), which the cache key holds only when a session
+// sets it itself.
 const accessSQL = `SELECT pg_catalog.md5(
   coalesce((SELECT pg_catalog.string_agg(r.oid::text || ':' || r.rolname || r.rolsuper::text || r.rolinherit::text || r.rolbypassrls::text, ',' ORDER BY r.oid) FROM pg_catalog.pg_roles r), '') || '|' ||
   coalesce((SELECT pg_catalog.string_agg(m::text, ',' ORDER BY m::text) FROM pg_catalog.pg_auth_members m), '') || '|' ||
@@ -18,14 +25,16 @@ const accessSQL = `SELECT pg_catalog.md5(
     FROM pg_catalog.pg_attribute a WHERE a.attacl IS NOT NULL), '') || '|' ||
   coalesce((SELECT pg_catalog.string_agg(n.oid::text || ':' || coalesce(n.nspacl::text, ''), ',' ORDER BY n.oid) FROM pg_catalog.pg_namespace n), '') || '|' ||
   coalesce((SELECT pg_catalog.string_agg(p.oid::text || ':' || p.polrelid::text || p.polcmd::text || p.polpermissive::text || p.polroles::text || ':' ||
-      coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), ''), ',' ORDER BY p.oid) FROM pg_catalog.pg_policy p), ''))`
+      coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), ''), ',' ORDER BY p.oid) FROM pg_catalog.pg_policy p), '') || '|' ||
+  pg_catalog.pg_conf_load_time()::text)`
 
 // AccessDigest returns a digest of the database's access rules: roles, their
 // attributes and memberships, privileges on tables, columns and schemas, and
-// row-level security policies. A caller that polls it and sees it change
-// knows that some role may now read different rows than before, whoever
+// row-level security policies, and the server's last configuration reload.
+// A caller that polls it and sees it change knows that some role may now
+// read different rows than before, or rows shaped by other settings, whoever
 // made the change (GRANT, REVOKE, ALTER ROLE, DROP ROLE, CREATE POLICY...
-// run without the proxy). It is not cached.
+// run without the proxy, or a reload). It is not cached.
 func (c *Catalog) AccessDigest(ctx context.Context) (string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

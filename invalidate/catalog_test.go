@@ -509,4 +509,13 @@ func TestAccessDigest(t *testing.T) {
 			last = d
 		}
 	}
+	// A configuration reload reaches the service backend when the
+	// postmaster's signal does.
+	exec("SELECT pg_reload_conf()")
+	pgtest.Eventually(t, 2*time.Second, func() error {
+		if digest() == last {
+			return errors.New("digest unchanged after pg_reload_conf()")
+		}
+		return nil
+	})
 }

@@ -378,3 +378,26 @@ REVOKE ALL ON SCHEMA app FROM PUBLIC`)
 	}
 	expect(t, c, "qualified", "SELECT v FROM public.t WHERE k = 1", "public", "miss-filled")
 }
+
+// A configuration reload may change the server-wide value of a setting that
+// shapes results but that sessions do not report (here bytea_output): the
+// access poll sees the reload and drops the database's entries.
+func TestCacheServerConfigReload(t *testing.T) {
+	p := startProxy(t, withWAL(func(o *proxy.CacheOptions) { o.AccessCheckInterval = 100 * time.Millisecond }))
+	db := newDB(t)
+	direct := pgxConnect(t, directURL("", "", db))
+	mustExec(t, direct, `CREATE TABLE bin(id int PRIMARY KEY, b bytea); INSERT INTO bin VALUES (1, '\x0102')`)
+	c := pgxConnect(t, p.URL("", "", db))
+	waitServing(t, c)
+	t.Cleanup(func() {
+		mustExec(t, direct, "ALTER SYSTEM RESET bytea_output")
+		mustExec(t, direct, "SELECT pg_reload_conf()")
+	})
+	const q = "SELECT b::text FROM bin"
+	expect(t, c, "fill", q, `\x0102`, "miss-filled")
+	expect(t, c, "hit", q, `\x0102`, "hit")
+	mustExec(t, direct, "ALTER SYSTEM SET bytea_output = escape")
+	mustExec(t, direct, "SELECT pg_reload_conf()")
+	eventuallyReads(t, c, direct, "after the reload", q)
+	expect(t, c, "after the reload, cached again", q, `\001\002`, "hit")
+}

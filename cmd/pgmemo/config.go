@@ -82,7 +82,7 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.maxStaleness, "max-staleness", time.Second, "with --invalidation=wal: how far behind the server the replication stream may be while hits are served")
 	fs.StringVar(&c.publication, "publication", "pgmemo", "with --invalidation=wal: the publication streamed; created FOR ALL TABLES when missing (if no table lacks a replica identity)")
 	fs.DurationVar(&c.walIdle, "replication-idle-timeout", 5*time.Minute, "with --invalidation=wal: stop a database's replication stream (and drop its cached results) after it has had no client for this long; 0 never stops it")
-	fs.DurationVar(&c.accessCheck, "access-check-interval", 2*time.Second, "how often each database's roles, memberships, privileges and row-level security policies are read for changes made without pgmemo (which drop its cached results); table and policy changes also arrive at once through the replication stream once install-ddl-hook has run, role changes only this way")
+	fs.DurationVar(&c.accessCheck, "access-check-interval", 2*time.Second, "how often each database's roles, memberships, privileges, row-level security policies and the server's last configuration reload are read for changes made without pgmemo (which drop its cached results); table and policy changes also arrive at once through the replication stream once install-ddl-hook has run, role changes only this way")
 	fs.StringVar(&c.slot, "replication-slot", "", "with --invalidation=wal: persistent replication slots, named NAME_database (one per database); empty uses temporary slots")
 	c.cacheMaxBytes = 256 << 20
 	fs.Var(&c.cacheMaxBytes, "cache-max-bytes", "memory bound of the result cache (e.g. 256MiB, 2GiB)")
