@@ -259,6 +259,50 @@ func TestFunctionVolatility(t *testing.T) {
 	}
 }
 
+// TestCastVolatility: a cast is judged by every cast to its type, the type's
+// input function and a domain's constraints, down its base types.
+func TestCastVolatility(t *testing.T) {
+	ctx, conn := setup(t, "invalidate_cast")
+	if err := cluster.Exec(ctx, "invalidate_cast", `
+		CREATE TYPE vt AS (a int);
+		CREATE FUNCTION int_to_vt(int) RETURNS vt VOLATILE LANGUAGE sql AS 'SELECT ROW($1 + (random() * 0)::int)::vt';
+		CREATE CAST (int AS vt) WITH FUNCTION int_to_vt(int);
+		CREATE TABLE allowed(a int);
+		CREATE FUNCTION is_allowed(int) RETURNS bool STABLE LANGUAGE sql AS 'SELECT EXISTS (SELECT FROM allowed WHERE a = $1)';
+		CREATE DOMAIN allowed_int AS int CHECK (is_allowed(VALUE));
+		CREATE DOMAIN positive AS int CHECK (VALUE > 0);
+		CREATE DOMAIN small_allowed AS allowed_int CHECK (VALUE < 10);
+		CREATE TYPE mood AS ENUM ('sad', 'ok')`); err != nil {
+		t.Fatal(err)
+	}
+	cat := &invalidate.Catalog{Conn: conn.PgConn}
+	for _, tt := range []struct {
+		typ    query.Type
+		reason string
+	}{
+		{query.Type{Name: "text"}, ""},
+		{query.Type{Schema: "pg_catalog", Name: "int4"}, ""},
+		{query.Type{Schema: "pg_catalog", Name: "timestamptz"}, ""}, // builtin STABLE casts depend on settings in the key
+		{query.Type{Name: "mood"}, ""},
+		{query.Type{Name: "positive"}, ""},
+		{query.Type{Name: "vt"}, "volatile_function:cast(vt)"},
+		{query.Type{Schema: "public", Name: "vt"}, "volatile_function:cast(vt)"},
+		{query.Type{Name: "allowed_int"}, "stable_function:cast(allowed_int)"},
+		{query.Type{Name: "small_allowed"}, "stable_function:cast(small_allowed)"},
+		{query.Type{Name: "nope"}, "unknown_function:cast(nope)"},
+	} {
+		t.Run(tt.typ.String(), func(t *testing.T) {
+			v, err := cat.CastVolatility(ctx, "public", tt.typ)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Reason != tt.reason || v.Cacheable != (tt.reason == "") {
+				t.Errorf("got %+v, want reason %q", v, tt.reason)
+			}
+		})
+	}
+}
+
 func TestCache(t *testing.T) {
 	ctx, conn := setup(t, "invalidate_cache")
 	cat := &invalidate.Catalog{Conn: conn.PgConn, Size: 2}

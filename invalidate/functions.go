@@ -128,23 +128,40 @@ func (c *Catalog) OperatorVolatility(ctx context.Context, searchPath, op string)
 		if err != nil {
 			return err
 		}
-		v.Builtin = len(rows) > 0
-		for _, row := range rows {
-			v.Found = true
-			k, builtin := byteOf(row[0]), string(row[1]) == "t"
-			if rank(k) > rank(v.Class) {
-				v.Class = k
-			}
-			if !builtin {
-				v.Builtin = false
-				userStable = userStable || k == Stable
-			}
-		}
+		v.Found = len(rows) > 0
+		userStable = v.judge(rows)
 		return nil
 	})
 	if err != nil {
 		return Volatility{}, err
 	}
+	v.decide(userStable)
+	c.funcs.Add(key, v)
+	return v, nil
+}
+
+// judge folds rows of (provolatile, is pg_catalog's) into v: the most volatile
+// class, and Builtin when every row is pg_catalog's (or there is none). It
+// reports whether a user-defined function among them is STABLE.
+func (v *Volatility) judge(rows [][][]byte) (userStable bool) {
+	v.Builtin = true
+	for _, row := range rows {
+		k, builtin := byteOf(row[0]), string(row[1]) == "t"
+		if rank(k) > rank(v.Class) {
+			v.Class = k
+		}
+		if !builtin {
+			v.Builtin = false
+			userStable = userStable || k == Stable
+		}
+	}
+	return userStable
+}
+
+// decide sets v.Cacheable or v.Reason for code made of several functions
+// (an operator's candidates, a cast's): unknown, then any VOLATILE, then a
+// user-defined STABLE one, are not cacheable.
+func (v *Volatility) decide(userStable bool) {
 	switch {
 	case !v.Found:
 		v.Reason = ReasonUnknownFunction + v.Function.Name
@@ -155,6 +172,74 @@ func (c *Catalog) OperatorVolatility(ctx context.Context, searchPath, op string)
 	default:
 		v.Cacheable = true
 	}
+}
+
+// castSQL lists the functions an explicit cast to type $1 (an OID) and its
+// base types, for a domain, may run: the casts to it (from any type), its
+// input function (for a literal), and the functions and operators its
+// domain constraints use; each with its volatility and whether it is
+// pg_catalog's.
+const castSQL = `WITH RECURSIVE t(oid) AS (
+  SELECT $1::oid
+  UNION SELECT ty.typbasetype FROM pg_catalog.pg_type ty JOIN t ON ty.oid = t.oid WHERE ty.typbasetype <> 0
+), f(oid) AS (
+  SELECT c.castfunc FROM pg_catalog.pg_cast c WHERE c.casttarget IN (SELECT oid FROM t) AND c.castfunc <> 0
+  UNION SELECT ty.typinput FROM pg_catalog.pg_type ty WHERE ty.oid IN (SELECT oid FROM t)
+  UNION SELECT d.refobjid FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_depend d
+      ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = k.oid
+      AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+    WHERE k.contypid IN (SELECT oid FROM t)
+  UNION SELECT o.oprcode FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_depend d
+      ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = k.oid
+      AND d.refclassid = 'pg_catalog.pg_operator'::pg_catalog.regclass
+    JOIN pg_catalog.pg_operator o ON o.oid = d.refobjid
+    WHERE k.contypid IN (SELECT oid FROM t)
+)
+SELECT p.provolatile, p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace
+FROM pg_catalog.pg_proc p WHERE p.oid IN (SELECT oid FROM f)`
+
+// CastVolatility is FunctionVolatility for an explicit cast to typ, as a
+// session whose search_path is searchPath would resolve the type: judged by
+// every cast to it (whatever the source type), its input function and, for
+// a domain, the functions and operators of its constraints and those of its
+// base types. It is cacheable unless one of them is VOLATILE or a
+// user-defined one is STABLE, or the type is not found. Function.Name is
+// "cast(typ)" in the result and its Reason.
+func (c *Catalog) CastVolatility(ctx context.Context, searchPath string, typ query.Type) (Volatility, error) {
+	key := "cast\x00" + searchPath + "\x00" + typ.Schema + "\x01" + typ.Name
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.init()
+	if v, ok := c.funcs.Get(key); ok {
+		c.hits++
+		return v, nil
+	}
+	c.misses++
+	v := Volatility{Function: query.Function{Schema: typ.Schema, Name: "cast(" + typ.Name + ")", Args: 1}}
+	name := quoteIdent(typ.Name)
+	if typ.Schema != "" {
+		name = quoteIdent(typ.Schema) + "." + name
+	}
+	userStable := false
+	err := c.tx(ctx, searchPath, func(s *session) error {
+		rows, err := s.query("cast_type", "SELECT pg_catalog.to_regtype($1)::oid", name)
+		if err != nil {
+			return err
+		}
+		if len(rows) != 1 || rows[0][0] == nil {
+			return nil // not found
+		}
+		v.Found = true
+		if rows, err = s.query("cast_volatility", castSQL, string(rows[0][0])); err != nil {
+			return err
+		}
+		userStable = v.judge(rows)
+		return nil
+	})
+	if err != nil {
+		return Volatility{}, err
+	}
+	v.decide(userStable)
 	c.funcs.Add(key, v)
 	return v, nil
 }

@@ -765,6 +765,15 @@ func eachCode(ctx context.Context, cat *invalidate.Catalog, searchPath string, s
 			return nil
 		}
 	}
+	for _, typ := range st.Casts {
+		v, err := cat.CastVolatility(ctx, searchPath, typ)
+		if err != nil {
+			return err
+		}
+		if !fn(v) {
+			return nil
+		}
+	}
 	return nil
 }
 

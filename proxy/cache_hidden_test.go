@@ -401,3 +401,42 @@ func TestCacheServerConfigReload(t *testing.T) {
 	eventuallyReads(t, c, direct, "after the reload", q)
 	expect(t, c, "after the reload, cached again", q, `\001\002`, "hit")
 }
+
+// Explicit casts run code: a user-defined cast's function, a domain's CHECK
+// constraints. One that is VOLATILE, or user-defined and STABLE, keeps the
+// result out of the cache; reg* casts read the catalog.
+func TestCacheUserCasts(t *testing.T) {
+	p := startProxy(t, withCache())
+	db := newDB(t)
+	c := pgxConnect(t, p.URL("", "", db))
+	mustExec(t, c, `CREATE TABLE kv(k int PRIMARY KEY, v text); INSERT INTO kv VALUES (1, 'one');
+		CREATE TABLE allowed(a int PRIMARY KEY); INSERT INTO allowed VALUES (1);
+		CREATE FUNCTION is_allowed(int) RETURNS bool STABLE LANGUAGE sql AS 'SELECT EXISTS (SELECT FROM allowed WHERE a = $1)';
+		CREATE DOMAIN allowed_int AS int CHECK (is_allowed(VALUE));
+		CREATE DOMAIN positive AS int CHECK (VALUE > 0);
+		CREATE TYPE vt AS (a int);
+		CREATE FUNCTION int_to_vt(int) RETURNS vt VOLATILE LANGUAGE sql AS 'SELECT ROW($1)::vt';
+		CREATE CAST (int AS vt) WITH FUNCTION int_to_vt(int)`)
+	for _, tt := range []struct{ q, want, served, reason string }{
+		{"SELECT (k::allowed_int)::text FROM kv", "1", "miss-not-cacheable", "stable_function:cast(allowed_int)"},
+		{"SELECT (k::vt)::text FROM kv", "(1)", "miss-not-cacheable", "volatile_function:cast(vt)"},
+		{"SELECT 'kv'::regclass::oid::text", "", "miss-not-cacheable", "system_catalog:regclass"},
+		{"SELECT (k::positive)::text FROM kv", "1", "hit", ""},
+		{"SELECT k::text || v::varchar FROM kv", "1one", "hit", ""},
+	} {
+		mustExec(t, c, "DISCARD ALL") // a VOLATILE user cast is hidden code, as a function is
+		// The unnamed statement: DISCARD ALL drops prepared ones.
+		served(t, c, tt.q, pgx.QueryExecModeExec)
+		v, l := served(t, c, tt.q, pgx.QueryExecModeExec)
+		if tt.want != "" && v != tt.want || l.Result != tt.served || l.Reason != tt.reason {
+			t.Errorf("%s again: %q, %+v; want %q, %s %s", tt.q, v, l, tt.want, tt.served, tt.reason)
+		}
+	}
+	// The domain's check reads allowed: a change there must be seen.
+	mustExec(t, c, "DELETE FROM allowed")
+	var v string
+	err := c.QueryRow(context.Background(), "SELECT (k::allowed_int)::text FROM kv", pgx.QueryExecModeExec).Scan(&v)
+	if err == nil || !strings.Contains(err.Error(), "23514") {
+		t.Errorf("after the DELETE: %q, %v; want the domain's check_violation (23514)", v, err)
+	}
+}

@@ -81,8 +81,7 @@ type Statement struct {
 	// (schema, name, argument count) once, in order of first mention: their
 	// volatility decides whether a read is cacheable (user functions only if
 	// IMMUTABLE). Builtin functions it knows to be safe or unsafe are not
-	// listed; operators are in Operators; functions called by type input or
-	// casts are not looked at.
+	// listed; operators are in Operators, explicit casts in Casts.
 	Functions []Function
 	// Operators are the operators the statement's expressions name, each
 	// once, in order of first mention, as schema.op when qualified: a
@@ -90,6 +89,14 @@ type Statement struct {
 	// checks (invalidate.Catalog.OperatorVolatility). Operators implied by
 	// BETWEEN, ORDER BY, GROUP BY, DISTINCT or joins USING are not listed.
 	Operators []string
+	// Casts are the types the statement's explicit casts name (x::t,
+	// CAST(x AS t), t 'literal'), each once, in order of first mention,
+	// without array bounds or modifiers: a user-defined cast or type runs its
+	// function, a domain its CHECK constraints, whose volatility the caller
+	// checks (invalidate.Catalog.CastVolatility). Casts to the reg* types
+	// (regclass...) read the catalog and are a reason of their own. Implicit
+	// coercions, which the parser cannot see, are not listed.
+	Casts []Type
 	// RunsSQL: the statement calls a function that runs SQL given as text
 	// (dblink's, query_to_xml...), whose effects are unknown: it may write
 	// any table, here or through another connection.
@@ -175,3 +182,14 @@ func (f Function) String() string {
 	}
 	return s + "/" + strconv.Itoa(f.Args)
 }
+
+// Type is a type named by an explicit cast, as written: Schema is empty when
+// unqualified, "pg_catalog" for the SQL keyword types (int, varchar,
+// timestamp...).
+type Type struct {
+	Schema string
+	Name   string
+}
+
+// String returns the type as schema.name or name.
+func (t Type) String() string { return qualify(t.Schema, t.Name) }

@@ -220,6 +220,29 @@ func TestOperators(t *testing.T) {
 	}
 }
 
+func TestCasts(t *testing.T) {
+	tests := []struct {
+		sql    string
+		want   []Type
+		reason string
+	}{
+		{"SELECT a::text, CAST(b AS int), c::app.money2, d::text[], '5'::varchar(3) FROM t",
+			[]Type{{"", "text"}, {"pg_catalog", "int4"}, {"app", "money2"}, {"pg_catalog", "varchar"}}, ""},
+		{"SELECT date '2020-01-01', x::mood FROM t", []Type{{"", "date"}, {"", "mood"}}, ""},
+		{"SELECT count(*) FROM t WHERE tableoid = 't'::regclass", nil, "system_catalog:regclass"},
+		{"SELECT 1234::pg_catalog.regtype", nil, "system_catalog:regtype"},
+		{"SELECT a FROM t", nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.sql, func(t *testing.T) {
+			st := Analyze(tt.sql).Statements[0]
+			if !reflect.DeepEqual(st.Casts, tt.want) || st.Reason != tt.reason {
+				t.Errorf("casts %v, reason %q; want %v, %q", st.Casts, st.Reason, tt.want, tt.reason)
+			}
+		})
+	}
+}
+
 func TestRunsSQL(t *testing.T) {
 	for sql, want := range map[string]bool{
 		"SELECT dblink_exec('dbname=x', 'DELETE FROM t')":          true,

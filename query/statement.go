@@ -246,6 +246,7 @@ func (w *walker) finish(st *Statement) {
 	st.Relations = sortedValues(w.rels)
 	st.Functions = sortedValues(w.funcs)
 	st.Operators = w.ops
+	st.Casts = w.casts
 	st.RunsSQL = w.runsSQL
 	st.Settings = w.settings
 	st.Params = w.params

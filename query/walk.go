@@ -1,6 +1,7 @@
 package query
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,6 +54,7 @@ type walker struct {
 	rels     []located[Relation]
 	funcs    []located[Function]
 	ops      []string // operator names (schema.op when qualified), each once
+	casts    []Type   // types of explicit casts, each once
 	runsSQL  bool     // a call that runs SQL given as text (Statement.RunsSQL)
 	settings []Setting
 	params   int
@@ -168,6 +170,7 @@ func (w *walker) node(n *pg_query.Node, c ctx) {
 	case *pg_query.Node_BoolExpr:
 		w.nodes(x.BoolExpr.Args, c)
 	case *pg_query.Node_TypeCast:
+		w.typeCast(x.TypeCast)
 		w.optNode(x.TypeCast.Arg, c)
 	case *pg_query.Node_NullTest:
 		w.optNode(x.NullTest.Arg, c)
@@ -442,6 +445,34 @@ func (w *walker) operator(e *pg_query.A_Expr) {
 		}
 	}
 	w.ops = append(w.ops, name)
+}
+
+// regTypes are the object identifier types whose input and output read the
+// catalog: 't'::regclass is an OID that DROP and CREATE change, 1234::regclass
+// a name that ALTER ... RENAME changes.
+var regTypes = map[string]bool{
+	"regclass": true, "regcollation": true, "regconfig": true, "regdictionary": true,
+	"regnamespace": true, "regoper": true, "regoperator": true, "regproc": true,
+	"regprocedure": true, "regrole": true, "regtype": true,
+}
+
+// typeCast records the type an explicit cast names.
+func (w *walker) typeCast(tc *pg_query.TypeCast) {
+	if tc.TypeName == nil {
+		return
+	}
+	schema, name := funcName(tc.TypeName.Names)
+	if name == "" {
+		return
+	}
+	if regTypes[name] && (schema == "" || schema == "pg_catalog") {
+		w.note(ReasonSystemCatalog+name, tc.Location)
+		return
+	}
+	t := Type{Schema: schema, Name: name}
+	if !slices.Contains(w.casts, t) {
+		w.casts = append(w.casts, t)
+	}
 }
 
 func (w *walker) addFunction(f Function, loc int32) {
