@@ -811,12 +811,9 @@ func (cs *cacheState) effects(ctx context.Context, d *dbState, searchPath string
 			fx.scope, fx.wrote = true, true
 			return fx, true
 		}
-		if !st.Cacheable && len(st.Functions) > 0 {
-			// FOR UPDATE and friends: the transaction is about to write.
-			// (Only with function calls, as before operators were looked
-			// at: see "Known gaps" in docs/CACHING.md.)
-			fx.wrote = fx.wrote || st.Reason == query.ReasonLockingClause
-		}
+		// FOR UPDATE and friends: the transaction is about to write, and
+		// what it locked is newer than the stream may yet have reported.
+		fx.wrote = fx.wrote || st.Reason == query.ReasonLockingClause
 		return fx, false
 	case query.Session, query.Empty:
 		return fx, false
