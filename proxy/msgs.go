@@ -79,6 +79,9 @@ func decodeBind(body []byte) (b bindMsg, ok bool) {
 		}
 		l := int32(binary.BigEndian.Uint32(r))
 		r = r[4:]
+		if l < -1 {
+			return b, false // -1 is NULL; the server rejects other negative lengths
+		}
 		if l > 0 {
 			if int(l) > len(r) {
 				return b, false
