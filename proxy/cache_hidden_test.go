@@ -398,6 +398,13 @@ func TestCacheServerConfigReload(t *testing.T) {
 	expect(t, c, "hit", q, `\x0102`, "hit")
 	mustExec(t, direct, "ALTER SYSTEM SET bytea_output = escape")
 	mustExec(t, direct, "SELECT pg_reload_conf()")
+	// The reload reaches each backend when the postmaster's signal does.
+	pgtest.Eventually(t, 2*time.Second, func() error {
+		if v := runQuery(context.Background(), direct, q); fmt.Sprint(v.Values) != `[[\001\002]]` {
+			return fmt.Errorf("directly: %v", v.Values)
+		}
+		return nil
+	})
 	eventuallyReads(t, c, direct, "after the reload", q)
 	expect(t, c, "after the reload, cached again", q, `\001\002`, "hit")
 }
