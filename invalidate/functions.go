@@ -48,6 +48,31 @@ WHERE p.proname = $1::text AND p.prokind <> 'p'
 // taking fn.Args arguments makes it Volatile. Answers are cached.
 func (c *Catalog) FunctionVolatility(ctx context.Context, searchPath string, fn query.Function) (Volatility, error) {
 	key := searchPath + "\x00" + fn.Schema + "\x01" + fn.Name + "\x02" + strconv.Itoa(fn.Args)
+	return c.lookupCode(ctx, key, searchPath, func(s *session) (Volatility, error) {
+		v := Volatility{Function: fn}
+		rows, err := s.query("function_volatility", candidatesSQL, fn.Name, fn.Schema, strconv.Itoa(fn.Args))
+		if err != nil {
+			return v, err
+		}
+		v.Found = len(rows) > 0
+		v.judge(rows)
+		switch {
+		case !v.Found:
+			v.Reason = ReasonUnknownFunction + fn.Name
+		case v.Class == Volatile:
+			v.Reason = ReasonVolatileFunction + fn.Name
+		case v.Class == Stable && !v.Builtin:
+			v.Reason = ReasonStableFunction + fn.Name
+		default:
+			v.Cacheable = true
+		}
+		return v, nil
+	})
+}
+
+// lookupCode answers key from the cache of code lookups, or asks look in a
+// read-only transaction with searchPath and caches its answer.
+func (c *Catalog) lookupCode(ctx context.Context, key, searchPath string, look func(s *session) (Volatility, error)) (Volatility, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.init()
@@ -56,36 +81,13 @@ func (c *Catalog) FunctionVolatility(ctx context.Context, searchPath string, fn 
 		return v, nil
 	}
 	c.misses++
-	v := Volatility{Function: fn}
-	err := c.tx(ctx, searchPath, func(s *session) error {
-		rows, err := s.query("function_volatility", candidatesSQL, fn.Name, fn.Schema, strconv.Itoa(fn.Args))
-		if err != nil {
-			return err
-		}
-		v.Builtin = len(rows) > 0
-		for _, row := range rows {
-			v.Found = true
-			if k := byteOf(row[0]); rank(k) > rank(v.Class) {
-				v.Class = k
-			}
-			if string(row[1]) != "t" {
-				v.Builtin = false
-			}
-		}
-		return nil
+	var v Volatility
+	err := c.tx(ctx, searchPath, func(s *session) (err error) {
+		v, err = look(s)
+		return err
 	})
 	if err != nil {
 		return Volatility{}, err
-	}
-	switch {
-	case !v.Found:
-		v.Reason = ReasonUnknownFunction + fn.Name
-	case v.Class == Volatile:
-		v.Reason = ReasonVolatileFunction + fn.Name
-	case v.Class == Stable && !v.Builtin:
-		v.Reason = ReasonStableFunction + fn.Name
-	default:
-		v.Cacheable = true
 	}
 	c.funcs.Add(key, v)
 	return v, nil
@@ -113,38 +115,23 @@ func (c *Catalog) OperatorVolatility(ctx context.Context, searchPath, op string)
 		schema, name = op[:i], op[i+1:]
 	}
 	key := "operator\x00" + searchPath + "\x00" + op
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.init()
-	if v, ok := c.funcs.Get(key); ok {
-		c.hits++
-		return v, nil
-	}
-	c.misses++
-	v := Volatility{Function: query.Function{Schema: schema, Name: "operator(" + name + ")", Args: 2}}
-	userStable := false
-	err := c.tx(ctx, searchPath, func(s *session) error {
+	return c.lookupCode(ctx, key, searchPath, func(s *session) (Volatility, error) {
+		v := Volatility{Function: query.Function{Schema: schema, Name: "operator(" + name + ")", Args: 2}}
 		rows, err := s.query("operator_volatility", operatorsSQL, name, schema)
 		if err != nil {
-			return err
+			return v, err
 		}
 		v.Found = len(rows) > 0
-		userStable = v.judge(rows)
-		return nil
+		v.decide(v.judge(rows))
+		return v, nil
 	})
-	if err != nil {
-		return Volatility{}, err
-	}
-	v.decide(userStable)
-	c.funcs.Add(key, v)
-	return v, nil
 }
 
 // judge folds rows of (provolatile, is pg_catalog's) into v: the most volatile
-// class, and Builtin when every row is pg_catalog's (or there is none). It
+// class, and Builtin when there are rows and every one is pg_catalog's. It
 // reports whether a user-defined function among them is STABLE.
 func (v *Volatility) judge(rows [][][]byte) (userStable bool) {
-	v.Builtin = true
+	v.Builtin = len(rows) > 0
 	for _, row := range rows {
 		k, builtin := byteOf(row[0]), string(row[1]) == "t"
 		if rank(k) > rank(v.Class) {
@@ -207,41 +194,26 @@ FROM pg_catalog.pg_proc p WHERE p.oid IN (SELECT oid FROM f)`
 // "cast(typ)" in the result and its Reason.
 func (c *Catalog) CastVolatility(ctx context.Context, searchPath string, typ query.Type) (Volatility, error) {
 	key := "cast\x00" + searchPath + "\x00" + typ.Schema + "\x01" + typ.Name
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.init()
-	if v, ok := c.funcs.Get(key); ok {
-		c.hits++
-		return v, nil
-	}
-	c.misses++
-	v := Volatility{Function: query.Function{Schema: typ.Schema, Name: "cast(" + typ.Name + ")", Args: 1}}
 	name := quoteIdent(typ.Name)
 	if typ.Schema != "" {
 		name = quoteIdent(typ.Schema) + "." + name
 	}
-	userStable := false
-	err := c.tx(ctx, searchPath, func(s *session) error {
+	return c.lookupCode(ctx, key, searchPath, func(s *session) (Volatility, error) {
+		v := Volatility{Function: query.Function{Schema: typ.Schema, Name: "cast(" + typ.Name + ")", Args: 1}}
 		rows, err := s.query("cast_type", "SELECT pg_catalog.to_regtype($1)::oid", name)
 		if err != nil {
-			return err
+			return v, err
 		}
-		if len(rows) != 1 || rows[0][0] == nil {
-			return nil // not found
+		if v.Found = len(rows) == 1 && rows[0][0] != nil; v.Found {
+			if rows, err = s.query("cast_volatility", castSQL, string(rows[0][0])); err != nil {
+				return v, err
+			}
+		} else {
+			rows = nil
 		}
-		v.Found = true
-		if rows, err = s.query("cast_volatility", castSQL, string(rows[0][0])); err != nil {
-			return err
-		}
-		userStable = v.judge(rows)
-		return nil
+		v.decide(v.judge(rows))
+		return v, nil
 	})
-	if err != nil {
-		return Volatility{}, err
-	}
-	v.decide(userStable)
-	c.funcs.Add(key, v)
-	return v, nil
 }
 
 // isIdentifier reports whether s can be a schema name (an operator's name is
