@@ -744,37 +744,34 @@ func hiddenCode(v invalidate.Volatility) bool {
 	return !v.Found || v.Class == invalidate.Volatile && !v.Builtin
 }
 
-// eachCode calls fn with the volatility of each function st calls and of each
-// operator it names, until fn returns false or the catalog fails.
+// eachCode calls fn with the volatility of each function st calls, each
+// operator it names and each type it casts to, until fn returns false or the
+// catalog fails.
 func eachCode(ctx context.Context, cat *invalidate.Catalog, searchPath string, st *query.Statement, fn func(invalidate.Volatility) bool) error {
-	for _, f := range st.Functions {
-		v, err := cat.FunctionVolatility(ctx, searchPath, f)
+	more, err := eachLookup(ctx, cat.FunctionVolatility, searchPath, st.Functions, fn)
+	if more && err == nil {
+		more, err = eachLookup(ctx, cat.OperatorVolatility, searchPath, st.Operators, fn)
+	}
+	if more && err == nil {
+		_, err = eachLookup(ctx, cat.CastVolatility, searchPath, st.Casts, fn)
+	}
+	return err
+}
+
+// eachLookup looks each item up and calls fn with the answer; more is false
+// once fn returned false.
+func eachLookup[T any](ctx context.Context, look func(context.Context, string, T) (invalidate.Volatility, error),
+	searchPath string, items []T, fn func(invalidate.Volatility) bool) (more bool, err error) {
+	for _, it := range items {
+		v, err := look(ctx, searchPath, it)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if !fn(v) {
-			return nil
+			return false, nil
 		}
 	}
-	for _, op := range st.Operators {
-		v, err := cat.OperatorVolatility(ctx, searchPath, op)
-		if err != nil {
-			return err
-		}
-		if !fn(v) {
-			return nil
-		}
-	}
-	for _, typ := range st.Casts {
-		v, err := cat.CastVolatility(ctx, searchPath, typ)
-		if err != nil {
-			return err
-		}
-		if !fn(v) {
-			return nil
-		}
-	}
-	return nil
+	return true, nil
 }
 
 // effects works out what executing st does. failed reports that the catalog
