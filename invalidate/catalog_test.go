@@ -460,16 +460,24 @@ CREATE FUNCTION audit_fn() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN INSERT INT
 CREATE TRIGGER t AFTER INSERT ON trig FOR EACH ROW EXECUTE FUNCTION audit_fn();
 CREATE TABLE par(id int PRIMARY KEY); CREATE TABLE kid(id int REFERENCES par ON DELETE CASCADE);
 CREATE TABLE par2(id int PRIMARY KEY); CREATE TABLE kid2(id int REFERENCES par2);
-CREATE TABLE ruled(id int); CREATE RULE r AS ON INSERT TO ruled DO ALSO INSERT INTO audit VALUES (NEW.id);`); err != nil {
+CREATE TABLE ruled(id int); CREATE RULE r AS ON INSERT TO ruled DO ALSO INSERT INTO audit VALUES (NEW.id);
+CREATE FUNCTION next_code() RETURNS int LANGUAGE sql AS 'SELECT 1';
+CREATE TABLE defaulted(id int DEFAULT next_code());
+CREATE TABLE checked(id int CHECK (id > next_code()));
+CREATE DOMAIN coded AS int CHECK (VALUE > next_code());
+CREATE TABLE domained(id coded);
+CREATE TABLE builtin_default(id serial, at timestamptz DEFAULT now() CHECK (at > '2000-01-01'));`); err != nil {
 		t.Fatal(err)
 	}
 	cat := &invalidate.Catalog{Conn: conn.PgConn}
 	for _, tt := range []struct {
-		rel  string
-		want bool
+		rel        string
+		want, code bool
 	}{
-		{"plain", false}, {"trig", true}, {"par", true}, {"kid", false}, {"par2", false}, {"kid2", false},
-		{"ruled", true}, {"order_view", false}, {"meas", false},
+		{"plain", false, false}, {"trig", true, true}, {"par", true, true}, {"kid", false, false},
+		{"par2", false, false}, {"kid2", false, false}, {"ruled", true, true}, {"order_view", false, false},
+		{"meas", false, false}, {"defaulted", false, true}, {"checked", false, true}, {"domained", false, true},
+		{"builtin_default", false, false},
 	} {
 		res, err := cat.ResolveRelations(ctx, "public", []query.Relation{{Name: tt.rel, Write: true}})
 		if err != nil {
@@ -477,6 +485,9 @@ CREATE TABLE ruled(id int); CREATE RULE r AS ON INSERT TO ruled DO ALSO INSERT I
 		}
 		if res.Effects != tt.want {
 			t.Errorf("%s: Effects = %v, want %v", tt.rel, res.Effects, tt.want)
+		}
+		if res.Code != tt.code {
+			t.Errorf("%s: Code = %v, want %v", tt.rel, res.Code, tt.code)
 		}
 	}
 }
@@ -562,4 +573,28 @@ func TestAccessDigest(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestSessionSettings lists the settings a session can change, role and
+// search_path among them, and none it cannot.
+func TestSessionSettings(t *testing.T) {
+	ctx, conn := setup(t, "invalidate_settings")
+	cat := &invalidate.Catalog{Conn: conn.PgConn}
+	names, err := cat.SessionSettings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.IsSorted(names) {
+		t.Errorf("not sorted: %v", names)
+	}
+	for _, want := range []string{"role", "session_authorization", "search_path", "extra_float_digits", "bytea_output", "transform_null_equals", "DateStyle"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("%s missing from %v", want, names)
+		}
+	}
+	for _, not := range []string{"shared_buffers", "wal_level", "max_connections"} {
+		if slices.Contains(names, not) {
+			t.Errorf("%s listed: the session cannot change it", not)
+		}
+	}
 }

@@ -109,6 +109,13 @@ type Resolution struct {
 	// NULL or SET DEFAULT. A proxy that invalidates by statement cannot
 	// tell what such a write changed.
 	Effects bool
+	// Code reports that writing one of the OIDs may run user code: Effects
+	// (a trigger or rule runs functions, and a cascade fires the triggers
+	// of the tables it writes), or a column default, CHECK constraint or
+	// domain constraint that calls a user-defined function. Such code may
+	// change the session (set_config, SET ROLE, temporary tables) as a DO
+	// block can.
+	Code bool
 }
 
 // ResolveRelations resolves rels as a session whose search_path is searchPath
@@ -304,18 +311,29 @@ func resolve(s *session, rels []query.Relation) (Resolution, error) {
 			return Resolution{}, err
 		}
 		res.Effects = len(rows) == 1 && string(rows[0][0]) == "t"
+		res.Code = res.Effects || len(rows) == 1 && string(rows[0][1]) == "t"
 	}
 	return res, nil
 }
 
-// effectsSQL tells whether writing any of the relations $1 may write others.
+// effectsSQL tells whether writing any of the relations $1 may write others,
+// and whether it may run user functions otherwise (defaults, constraints;
+// 16384 is FirstNormalObjectId: OIDs below it are the system's).
 const effectsSQL = `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger
     WHERE tgrelid = ANY ($1::oid[]) AND NOT tgisinternal)
   OR EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite
     WHERE ev_class = ANY ($1::oid[]) AND rulename <> '_RETURN')
   OR EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
     WHERE contype = 'f' AND confrelid = ANY ($1::oid[])
-      AND (confdeltype IN ('c', 'n', 'd') OR confupdtype IN ('c', 'n', 'd')))`
+      AND (confdeltype IN ('c', 'n', 'd') OR confupdtype IN ('c', 'n', 'd'))),
+  EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+    WHERE d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.refobjid >= 16384
+      AND (d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass
+          AND d.objid IN (SELECT a.oid FROM pg_catalog.pg_attrdef a WHERE a.adrelid = ANY ($1::oid[]))
+        OR d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass
+          AND d.objid IN (SELECT c.oid FROM pg_catalog.pg_constraint c
+            WHERE c.conrelid = ANY ($1::oid[]) OR c.contypid IN (SELECT a.atttypid FROM pg_catalog.pg_attribute a
+              WHERE a.attrelid = ANY ($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped))))`
 
 func oidArray(oids []uint32) string {
 	var b strings.Builder
