@@ -355,6 +355,8 @@ func (srv *Server) cacheStatsRows(d *dbState) [][2]string {
 		{"pins_refused", itoa(st.PinsRefused)},
 		{"max_bytes", strconv.FormatInt(r.MaxBytes, 10)},
 		{"local_batches", itoa(r.LocalBatches)},
+		{"session_checks_passed", itoa(r.SessionChecksPassed)},
+		{"session_checks_failed", itoa(r.SessionChecksFailed)},
 		{"invalidation", r.Mode},
 		{"tx_policy", r.TxPolicy},
 	}

@@ -213,6 +213,9 @@ type cacheState struct {
 	bypass       atomic.Uint64 // cacheable reads sent upstream because of session or transaction state
 	notCacheable atomic.Uint64
 	localAnswers atomic.Uint64 // extended-protocol batches answered without the upstream
+	// sessionChecks counts the checks of a hidden session (probe.go) by
+	// outcome: 0 failed (or changed), 1 passed.
+	sessionChecks [2]atomic.Uint64
 }
 
 func (cs *cacheState) maxEntry() int {
@@ -346,6 +349,13 @@ type dbState struct {
 	walDelayMax      atomic.Int64
 	walLastWarn      atomic.Int64
 	walDelays        delayRing
+
+	// probe is the session probe's query (probe.go), built when first
+	// needed; probeTried is when that was last tried.
+	probeMu       sync.Mutex
+	probe         string
+	probeTried    time.Time
+	probeBuilding bool // a background try is running
 
 	// The database's access digest (checkAccess): read once when its first
 	// session starts (accessOnce), then by maintain.
@@ -822,7 +832,9 @@ func (cs *cacheState) effects(ctx context.Context, d *dbState, searchPath string
 	case query.Write:
 		fx.wrote = true
 		if st.Cascade {
-			fx.scope = true // TRUNCATE ... CASCADE empties tables it does not name
+			// TRUNCATE ... CASCADE empties tables it does not name, and
+			// fires their triggers.
+			fx.scope, fx.hidden = true, true
 		}
 	case query.DDL:
 		fx.wrote, fx.ddl = true, true
@@ -879,7 +891,7 @@ func (cs *cacheState) effects(ctx context.Context, d *dbState, searchPath string
 		res, err := d.catalog.ResolveRelations(ctx, searchPath, written)
 		if err != nil {
 			cs.catalogFailed(d, err)
-			fx.scope = true
+			fx.scope, fx.hidden = true, true
 			return fx, true
 		}
 		for _, oid := range res.OIDs {
@@ -890,6 +902,9 @@ func (cs *cacheState) effects(ctx context.Context, d *dbState, searchPath string
 			// the statement does not name.
 			fx.scope = true
 		}
+		// A trigger or a default may run set_config, SET ROLE... as a DO
+		// block may: the session is checked afterwards (probe.go).
+		fx.hidden = fx.hidden || res.Code
 	}
 	return fx, failed
 }

@@ -160,7 +160,10 @@ func TestCacheTruncateCascade(t *testing.T) {
 	expect(t, other, "fill", q, "1", "miss-filled")
 	expect(t, c, "hit", q, "1", "hit")
 	mustExec(t, c, "TRUNCATE o CASCADE")
-	expect(t, c, "the writer reads its own TRUNCATE", q, "0", "miss-filled")
+	// The cascade fires the other tables' triggers: a session check first.
+	expect(t, c, "the writer reads its own TRUNCATE", q, "0", "bypass")
+	expect(t, c, "the writer again", q, "0", "miss-filled")
+	expect(t, other, "the other session", q, "0", "hit")
 }
 
 // A volatile function in a schema the service role may not use is not found

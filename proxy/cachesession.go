@@ -45,10 +45,19 @@ type cacheSession struct {
 
 	txWrote bool // the (possibly implicit) transaction wrote or had unknown side effects
 	// hidden: a statement ran code the proxy cannot see (stmtFx.hidden);
-	// the session bypasses the cache until DISCARD ALL.
-	hidden    bool
-	txNoCache bool // REPEATABLE READ, SERIALIZABLE or an imported snapshot
-	errSeen   bool // an ErrorResponse since the last ReadyForQuery
+	// the session bypasses the cache until a probe after it (probe.go)
+	// finds the session unchanged, or DISCARD ALL. hiddenStuck: no probe
+	// can tell (the session did change, or a check was not possible): only
+	// DISCARD ALL ends it.
+	hidden      bool
+	hiddenStuck bool
+	// Since the last probe's answer: hidden code completed (winHidden), a
+	// tracked statement changed what the probe digests (winSettings).
+	winHidden, winSettings bool
+	probeBase              string // the last probe's digest; "": none, or it failed
+	probeFails             int    // probes that failed (probe.go)
+	txNoCache              bool   // REPEATABLE READ, SERIALIZABLE or an imported snapshot
+	errSeen                bool   // an ErrorResponse since the last ReadyForQuery
 	// xid is the current transaction's ID when the proxy asked for it
 	// (ownxact.go); xidOK says it did and the transaction has one.
 	xid       uint32
@@ -241,7 +250,7 @@ func (c *cacheSession) applyFx(fx *stmtFx, tag string) {
 		c.txWrote = true
 	}
 	if fx.hidden {
-		c.hidden = true
+		c.hideSession()
 	}
 	if len(fx.writes) > 0 {
 		c.pendTags = append(c.pendTags, fx.writes...)
@@ -249,6 +258,7 @@ func (c *cacheSession) applyFx(fx *stmtFx, tag string) {
 	c.pendScope = c.pendScope || fx.scope
 	c.pendAll = c.pendAll || fx.all
 	if fx.ddl {
+		c.winSettings = true // CREATE or DROP of a temporary table, maybe
 		c.pendDDL = true
 		c.db.forget() // the session's own later statements see the new schema
 	}
@@ -262,12 +272,14 @@ func (c *cacheSession) applyFx(fx *stmtFx, tag string) {
 	if fx.settings {
 		for _, set := range st.Settings {
 			c.applySetting(set)
+			c.winSettings = c.winSettings || !set.Local
 		}
+		c.winSettings = c.winSettings || st.Discard != ""
 		if st.Discard == "ALL" {
 			c.committed = map[string]string{}
 			c.rollbackSettings()
 			c.untracked = ""
-			c.hidden = false // settings reset, temporary tables dropped
+			c.hidden, c.hiddenStuck = false, false // settings reset, temporary tables dropped
 		}
 		c.keyDirty = true
 	}
@@ -465,13 +477,21 @@ const defaultsQuery = "SELECT pg_catalog.current_setting('search_path'), pg_cata
 	"AND s.setrole IN (0, (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = session_user)))"
 
 // fetchDefaults runs defaultsQuery on the new upstream connection before the
-// client sees its first ReadyForQuery. A failure leaves the session uncached.
+// client sees its first ReadyForQuery, and behind it, as a second statement
+// of the same Query, the session probe (probe.go) for its first digest. A
+// failure of the first leaves the session uncached; of the probe, without a
+// first digest.
 func (s *session) fetchDefaults() error {
-	q := appendMsg(nil, 'Q', func(b []byte) []byte { return append(append(b, defaultsQuery...), 0) })
+	sql := defaultsQuery
+	if probe := s.srv.cache.probeSQL(s.cache.db); probe != "" {
+		sql += "; " + probe
+	}
+	q := appendQuery(nil, sql)
 	if _, err := s.up.Write(q); err != nil {
 		return upstreamLost(err)
 	}
 	var vals []string
+	completed := 0 // statements complete
 	for {
 		m, err := s.ur.Next()
 		if err != nil {
@@ -483,14 +503,23 @@ func (s *session) fetchDefaults() error {
 		switch m.Type {
 		case 'D':
 			var row pgproto3.DataRow
-			if row.Decode(m.Body) == nil {
+			if row.Decode(m.Body) != nil {
+				break
+			}
+			if completed == 0 {
 				vals = make([]string, len(row.Values))
 				for i, v := range row.Values {
 					vals[i] = string(v)
 				}
+			} else {
+				s.cache.probeBase = probeDigest(m.Body) // the session's first digest
 			}
+		case 'C':
+			completed++
 		case 'E':
-			s.cache.setupErr = "defaults query failed"
+			if completed == 0 {
+				s.cache.setupErr = "defaults query failed"
+			}
 		case 'S':
 			s.recordParameter(m.Body)
 		case 'Z':

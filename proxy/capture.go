@@ -28,6 +28,9 @@ type pendingX struct {
 	// server's ReadyForQuery, unless the server reported an error since the
 	// last one (it then skipped those messages too).
 	local []byte
+	// probe: the message is part of a probe the proxy sent (probe.go):
+	// its whole answer is read and dropped.
+	probe *probeReq
 }
 
 // timed records the upstream time of a statement once.
@@ -147,6 +150,9 @@ func (d *descLearn) learn(s *session, rowDesc []byte) {
 // that the proxy would answer locally. It reports whether to drop the message.
 func (s *session) cacheOnServer(m wire.Message) (drop bool) {
 	htyp, x := s.pipe.peek()
+	if x != nil && x.probe != nil {
+		return s.onProbe(x.probe, m.Body, m.Type)
+	}
 	if m.Type == 'E' {
 		s.mu.Lock()
 		s.cache.errSeen = true

@@ -559,6 +559,9 @@ func (s *session) forwardBatch(r routing, msgs []bmsg) {
 	c.batchNo++
 	b := &c.batch
 	bypass, searchPath := r.bypass, r.searchPath
+	if s.probeDue(r, c.upOpen || c.clientOpen, func() bool { return s.batchMayHide(msgs, searchPath) }) {
+		s.sendProbe() // probe.go: in front of everything this batch sends
+	}
 	if !r.empty && bypass == "" {
 		bypass = reasonPipelined
 	}

@@ -225,6 +225,14 @@ func (p *pipeline) pop() {
 	}
 }
 
+// injectable reports whether the proxy may send messages of its own ending
+// with a Sync now: the server is not in COPY IN and not skipping to a Sync.
+func (p *pipeline) injectable() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.copy && !p.skipping
+}
+
 // peek returns the message the server is answering now and its instructions
 // (nil when there are none, or nothing is pending).
 func (p *pipeline) peek() (typ byte, x *pendingX) {

@@ -80,6 +80,12 @@ type CacheReport struct {
 	NotCacheable, Bypassed uint64
 	// LocalBatches counts extended-protocol batches answered locally.
 	LocalBatches uint64
+	// SessionChecksPassed counts sessions that ran code pgmemo cannot see
+	// (DO, CALL, a volatile function, a trigger) and were found unchanged
+	// afterwards, so they use the cache again; SessionChecksFailed those
+	// that changed or could not be checked, which bypass it until DISCARD
+	// ALL.
+	SessionChecksPassed, SessionChecksFailed uint64
 	// InvalidationsStatement, InvalidationsWAL, InvalidationsAdmin and
 	// InvalidationsAccess count invalidations by their source: writes
 	// through the proxy, the replication stream, PGMEMO INVALIDATE, and a
@@ -150,6 +156,9 @@ func (s *Server) CacheReport() CacheReport {
 		NotCacheable: cs.notCacheable.Load(),
 		Bypassed:     cs.bypass.Load(),
 		LocalBatches: cs.localAnswers.Load(),
+
+		SessionChecksPassed: cs.sessionChecks[1].Load(),
+		SessionChecksFailed: cs.sessionChecks[0].Load(),
 
 		InvalidationsStatement: cs.invStatement.Load(),
 		InvalidationsWAL:       cs.invWAL.Load(),

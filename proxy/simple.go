@@ -25,6 +25,7 @@ func (s *session) routeQuery(m wire.Message) error {
 	}
 	r := s.routing()
 	empty, bypass, searchPath, status := r.quiet, r.bypass, r.searchPath, r.status()
+	open := c.upOpen || c.clientOpen
 	c.upOpen, c.clientOpen = false, false // the Query ends the implicit transaction
 	text := unsafeString(body)            // planFor copies what it keeps
 	pl := s.srv.cache.planFor(context.Background(), c.db, searchPath, text)
@@ -113,6 +114,9 @@ func (s *session) routeQuery(m wire.Message) error {
 		pl.qs.calls.Add(1)
 		pl.qs.misses.Add(1)
 		x.qs = pl.qs
+	}
+	if s.probeDue(r, open, func() bool { return anyHidden(pl.fx) }) {
+		s.sendProbe() // probe.go
 	}
 	if len(pl.an.Statements) == 1 && s.commitNeedsXactID(pl.an.Statements[0], r.st, empty) {
 		s.askXactID() // ownxact.go

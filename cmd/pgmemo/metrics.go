@@ -23,7 +23,7 @@ type collector struct {
 	src metricsSource
 
 	info, hits, misses, entries, bytes, pinnedBytes, maxBytes, evictions, fills, fillsDiscarded,
-	rejected, coalesced, localBatches, invalidations *prometheus.Desc
+	rejected, coalesced, localBatches, sessionChecks, invalidations *prometheus.Desc
 
 	clients, clientsTotal, waitingForFill, upstream, upstreamFailures, protocolErrors,
 	cancels, bytesIn, bytesOut *prometheus.Desc
@@ -54,6 +54,7 @@ func newCollector(src metricsSource) *collector {
 		rejected:       d("cache_rejected_too_large_total", "Results not stored because they exceed --cache-max-entry-bytes."),
 		coalesced:      d("cache_coalesced_total", "Concurrent identical misses served by one upstream query."),
 		localBatches:   d("cache_local_batches_total", "Extended-protocol batches answered entirely by pgmemo."),
+		sessionChecks:  d("cache_session_checks_total", "Checks of sessions that ran code pgmemo cannot see (DO, CALL, volatile functions, triggers) by result: passed (the session uses the cache again) or failed (it bypasses it until DISCARD ALL).", "result"),
 		invalidations:  d("invalidations_total", "Invalidations by source: statement (writes through pgmemo), wal (the replication stream), ttl (entries expired), admin (PGMEMO INVALIDATE).", "source"),
 
 		clients:          d("client_connections", "Client connections open now."),
@@ -81,7 +82,7 @@ func newCollector(src metricsSource) *collector {
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.info, c.hits, c.misses, c.entries, c.bytes, c.pinnedBytes, c.maxBytes, c.evictions,
-		c.fills, c.fillsDiscarded, c.rejected, c.coalesced, c.localBatches, c.invalidations,
+		c.fills, c.fillsDiscarded, c.rejected, c.coalesced, c.localBatches, c.sessionChecks, c.invalidations,
 		c.clients, c.clientsTotal, c.waitingForFill, c.upstream, c.upstreamFailures, c.protocolErrors, c.cancels, c.bytesIn, c.bytesOut,
 		c.queryDuration, c.invalidationDelay,
 		c.replConnected, c.replCurrent, c.replServing, c.replLagBytes, c.replLagSeconds, c.replReconnects, c.replChanges} {
@@ -140,6 +141,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.rejected, cs.Rejects)
 	counter(c.coalesced, cs.Coalesced)
 	counter(c.localBatches, r.LocalBatches)
+	counter(c.sessionChecks, r.SessionChecksPassed, "passed")
+	counter(c.sessionChecks, r.SessionChecksFailed, "failed")
 	counter(c.invalidations, r.InvalidationsStatement, "statement")
 	counter(c.invalidations, r.InvalidationsWAL, "wal")
 	counter(c.invalidations, cs.MissesExpired, "ttl")

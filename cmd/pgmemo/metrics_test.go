@@ -238,6 +238,27 @@ func TestMetricsFollowWorkload(t *testing.T) {
 			t.Errorf("%s missing", name)
 		}
 	}
+
+	// Code pgmemo cannot see, which changes nothing: the session is checked
+	// once, passes, and gets hits again.
+	if _, err := conn.Exec(ctx, "DO $$BEGIN PERFORM 1; END$$"); err != nil {
+		t.Fatal(err)
+	}
+	read() // bypassed; the check goes in front of it
+	read() // a miss: DO may have written anything
+	m5 := p.scrape(t)
+	read()
+	m6 := p.scrape(t)
+	if d := m5.value("pgmemo_cache_session_checks_total", "result=passed") - m.value("pgmemo_cache_session_checks_total", "result=passed"); d != 1 {
+		t.Errorf("session_checks_total{result=passed} moved by %v after DO, want 1", d)
+	}
+	if v := m6.value("pgmemo_cache_session_checks_total", "result=failed"); v != 0 {
+		t.Errorf("session_checks_total{result=failed} = %v, want 0", v)
+	}
+	checkDelta(t, "the read after the check (a hit)", delta(t, m5, m6), map[string]float64{
+		"pgmemo_cache_hits_total":                   1,
+		"pgmemo_query_duration_seconds{result=hit}": 1,
+	})
 }
 
 // TestMetricsReplication: with WAL invalidation, each database has its
