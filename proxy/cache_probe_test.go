@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -221,5 +222,42 @@ func TestCacheSessionCheckKeepsTheUnnamedStatement(t *testing.T) {
 	}
 	if p2, _ := sessionChecks(p); p2 != passed+1 {
 		t.Errorf("checks passed %d->%d, want one more", passed, p2)
+	}
+}
+
+// A statement too large for pgmemo to read (over 8 MiB) may be anything:
+// it is hidden code, which the session check then judges.
+func TestCacheLargeStatementIsHiddenCode(t *testing.T) {
+	p := startProxy(t, withCache())
+	db := newDB(t)
+	setup := pgxConnect(t, directURL("", "", db))
+	mustExec(t, setup, probeSchema)
+	const q = "SELECT v FROM t"
+	pad := " /* " + strings.Repeat("x", 9<<20) + " */"
+	for _, tc := range []struct {
+		name, sql, after string
+		passes           bool
+	}{
+		{"harmless", "SELECT 1" + pad, "x", true},
+		{"set_config", "SELECT set_config('search_path', 'other', false)" + pad, "other", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := pgxConnect(t, p.URL("", "", db), func(cfg *pgx.ConnConfig) { cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol })
+			expect(t, c, "warm", q, "x", "")
+			expect(t, c, "hit", q, "x", "hit")
+			passed, failed := sessionChecks(p)
+			mustExec(t, c, tc.sql)
+			expect(t, c, "after the large statement", q, tc.after, "bypass")
+			expect(t, c, "again", q, tc.after, "")
+			want := "bypass"
+			if tc.passes {
+				want = "hit"
+			}
+			expect(t, c, "a third time", q, tc.after, want)
+			p2, f2 := sessionChecks(p)
+			if tc.passes && p2 != passed+1 || !tc.passes && f2 != failed+1 {
+				t.Errorf("checks passed %d->%d, failed %d->%d", passed, p2, failed, f2)
+			}
+		})
 	}
 }

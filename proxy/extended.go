@@ -748,10 +748,6 @@ func (s *session) forwardBatch(r routing, msgs []bmsg) {
 	}
 }
 
-// unknownFx is the effect of executing a statement the proxy does not know
-// (prepared with SQL PREPARE, or a cursor): anything may have changed.
-var unknownFx = []stmtFx{{scope: true, wrote: true}}
-
 // hiddenFx is the effect of running code the proxy cannot see at all (a
 // portal of a statement it does not know, a FunctionCall): also what
 // stmtFx.hidden says.

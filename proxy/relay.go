@@ -112,7 +112,9 @@ func (s *session) routeCached(m wire.Message) (done bool, err error) {
 		c.upOpen = true
 	}
 	if m.Type == 'Q' || m.Type == 'E' || m.Type == 'F' {
-		s.pipe.pushX(m.Type, &pendingX{fx: unknownFx})
+		// Unseen, it may be a DO block or set_config(): hidden code, which
+		// the session check (probe.go) clears when it changed nothing.
+		s.pipe.pushX(m.Type, &pendingX{fx: hiddenFx})
 	} else {
 		s.pipe.push(m.Type)
 	}
