@@ -10,6 +10,9 @@ import "context"
 // logical replication stream: roles and memberships live in shared catalogs,
 // and event triggers do not fire for role changes.
 //
+// It also digests the event triggers (CREATE EVENT TRIGGER fires none): the
+// plans of DDL depend on whether the user has some (UserEventTriggers).
+//
 // It ends with the time the server last read its configuration files: a
 // reload (pg_reload_conf(), SIGHUP) may change the server-wide value of a
 // setting that shapes results without the session reporting it
@@ -26,6 +29,8 @@ const accessSQL = `SELECT pg_catalog.md5(
   coalesce((SELECT pg_catalog.string_agg(n.oid::text || ':' || coalesce(n.nspacl::text, ''), ',' ORDER BY n.oid) FROM pg_catalog.pg_namespace n), '') || '|' ||
   coalesce((SELECT pg_catalog.string_agg(p.oid::text || ':' || p.polrelid::text || p.polcmd::text || p.polpermissive::text || p.polroles::text || ':' ||
       coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), ''), ',' ORDER BY p.oid) FROM pg_catalog.pg_policy p), '') || '|' ||
+  coalesce((SELECT pg_catalog.string_agg(e.oid::text || ':' || e.evtevent || e.evtenabled::text || e.evtfoid::text, ',' ORDER BY e.oid)
+    FROM pg_catalog.pg_event_trigger e), '') || '|' ||
   pg_catalog.pg_conf_load_time()::text)`
 
 // AccessDigest returns a digest of the database's access rules: roles, their

@@ -531,7 +531,7 @@ func TestAccessDigest(t *testing.T) {
 	}
 	exec("CREATE TABLE acc(a int, b int); CREATE ROLE acc_r; CREATE ROLE acc_g")
 	t.Cleanup(func() {
-		cluster.Exec(context.Background(), "invalidate_access", "GRANT USAGE ON SCHEMA public TO PUBLIC; DROP TABLE acc; DROP ROLE acc_r; DROP ROLE acc_g")
+		cluster.Exec(context.Background(), "invalidate_access", "GRANT USAGE ON SCHEMA public TO PUBLIC; DROP EVENT TRIGGER IF EXISTS acc_ev; DROP FUNCTION IF EXISTS acc_ev(); DROP TABLE acc; DROP ROLE acc_r; DROP ROLE acc_g")
 	})
 	cat := &invalidate.Catalog{Conn: conn.PgConn}
 	digest := func() string {
@@ -556,6 +556,8 @@ func TestAccessDigest(t *testing.T) {
 		"ALTER POLICY p ON acc USING (a > 1)",
 		"REVOKE USAGE ON SCHEMA public FROM PUBLIC",
 		"REVOKE acc_g FROM acc_r",
+		"CREATE FUNCTION acc_ev() RETURNS event_trigger LANGUAGE plpgsql AS $$BEGIN END$$; CREATE EVENT TRIGGER acc_ev ON ddl_command_end EXECUTE FUNCTION acc_ev()",
+		"ALTER EVENT TRIGGER acc_ev DISABLE",
 	} {
 		exec(change)
 		if d := digest(); d == last {
@@ -595,6 +597,34 @@ func TestSessionSettings(t *testing.T) {
 	for _, not := range []string{"shared_buffers", "wal_level", "max_connections"} {
 		if slices.Contains(names, not) {
 			t.Errorf("%s listed: the session cannot change it", not)
+		}
+	}
+}
+
+// TestUserEventTriggers: only an enabled event trigger on DDL that is not
+// pgmemo's own hook counts.
+func TestUserEventTriggers(t *testing.T) {
+	ctx, conn := setup(t, "invalidate_event_triggers")
+	cat := &invalidate.Catalog{Conn: conn.PgConn}
+	for _, step := range []struct {
+		sql  string
+		want bool
+	}{
+		{"", false},
+		{invalidate.DDLHookSQL, false},
+		{"CREATE FUNCTION ev() RETURNS event_trigger LANGUAGE plpgsql AS $$BEGIN END$$; CREATE EVENT TRIGGER ev ON sql_drop EXECUTE FUNCTION ev()", true},
+		{"ALTER EVENT TRIGGER ev DISABLE", false},
+		{"ALTER EVENT TRIGGER ev ENABLE ALWAYS", true},
+		{"DROP EVENT TRIGGER ev", false},
+	} {
+		if step.sql != "" {
+			if err := cluster.Exec(ctx, "invalidate_event_triggers", step.sql); err != nil {
+				t.Fatalf("%s: %v", step.sql, err)
+			}
+		}
+		got, err := cat.UserEventTriggers(ctx)
+		if err != nil || got != step.want {
+			t.Errorf("after %q: UserEventTriggers = %v, %v; want %v", step.sql, got, err, step.want)
 		}
 	}
 }

@@ -746,6 +746,17 @@ var ddlByRelation = map[string]bool{
 	"AlterSeqStmt": true, "CreateSeqStmt": true,
 }
 
+// eventTriggers reports whether DDL in d fires event triggers of the user's
+// (then, or when that cannot be told, DDL is hidden code: probe.go).
+func (cs *cacheState) eventTriggers(ctx context.Context, d *dbState) bool {
+	found, err := d.catalog.UserEventTriggers(ctx)
+	if err != nil {
+		cs.catalogFailed(d, err)
+		return true
+	}
+	return found
+}
+
 // hiddenCode reports whether calling a function runs code the proxy cannot
 // see: a VOLATILE user function (it may write, call set_config or create
 // temporary tables), or one the service connection cannot find (in a schema
@@ -841,10 +852,16 @@ func (cs *cacheState) effects(ctx context.Context, d *dbState, searchPath string
 		if !ddlByRelation[st.Node] || len(written) == 0 {
 			fx.scope = true
 		}
+		if cs.eventTriggers(ctx, d) {
+			fx.hidden, fx.scope = true, true // the trigger may write any table
+		}
 	case query.Grant:
 		fx.wrote = true
 		if len(written) == 0 {
 			fx.all = true // role membership or attributes: row-level security may depend on it
+		}
+		if cs.eventTriggers(ctx, d) {
+			fx.hidden, fx.scope = true, true // the trigger may write any table
 		}
 	default: // SideEffects, Unknown
 		switch st.Node {

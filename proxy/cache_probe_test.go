@@ -261,3 +261,39 @@ func TestCacheLargeStatementIsHiddenCode(t *testing.T) {
 		})
 	}
 }
+
+// DDL in a database with event triggers of the user's runs their code: it is
+// hidden code, which the session check then judges.
+func TestCacheEventTriggerIsHiddenCode(t *testing.T) {
+	p := startProxy(t, withCache())
+	db := newDB(t)
+	setup := pgxConnect(t, directURL("", "", db))
+	mustExec(t, setup, probeSchema+`;
+CREATE TABLE ddl_log(tag text);
+CREATE FUNCTION ev_f() RETURNS event_trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO public.ddl_log VALUES (tg_tag); END$$;
+CREATE EVENT TRIGGER ev ON ddl_command_end EXECUTE FUNCTION ev_f()`)
+	const q = "SELECT v FROM t"
+	c := pgxConnect(t, p.URL("", "", db))
+	expect(t, c, "warm", q, "x", "")
+	expect(t, c, "hit", q, "x", "hit")
+	passed, failed := sessionChecks(p)
+	mustExec(t, c, "CREATE TABLE scratch1(a int)")
+	expect(t, c, "after DDL that fires a harmless event trigger", q, "x", "bypass")
+	expect(t, c, "again", q, "x", "") // the trigger may have written anything
+	expect(t, c, "a third time", q, "x", "hit")
+	if p2, _ := sessionChecks(p); p2 != passed+1 {
+		t.Errorf("checks passed %d->%d, want one more", passed, p2)
+	}
+
+	mustExec(t, setup, `CREATE OR REPLACE FUNCTION ev_f() RETURNS event_trigger LANGUAGE plpgsql AS
+$$BEGIN PERFORM set_config('search_path', 'other', false); END$$`)
+	mustExec(t, c, "CREATE TABLE public.scratch2(a int)")
+	for i := range 3 {
+		expect(t, c, fmt.Sprintf("after DDL whose event trigger changed the session, read %d", i), q, "other", "bypass")
+	}
+	if _, f2 := sessionChecks(p); f2 != failed+1 {
+		t.Errorf("checks failed %d->%d, want one more", failed, f2)
+	}
+	other := pgxConnect(t, p.URL("", "", db))
+	expect(t, other, "another session", q, "x", "")
+}

@@ -258,7 +258,11 @@ func (c *cacheSession) applyFx(fx *stmtFx, tag string) {
 	c.pendScope = c.pendScope || fx.scope
 	c.pendAll = c.pendAll || fx.all
 	if fx.ddl {
-		c.winSettings = true // CREATE or DROP of a temporary table, maybe
+		// CREATE or DROP of a temporary table, maybe: the next digest
+		// differs. When the DDL is hidden code itself (event triggers), the
+		// check after it takes that difference for a change and keeps the
+		// session hidden; a DDL on other tables passes.
+		c.winSettings = c.winSettings || !fx.hidden
 		c.pendDDL = true
 		c.db.forget() // the session's own later statements see the new schema
 	}
