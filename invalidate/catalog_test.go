@@ -110,6 +110,22 @@ func TestResolveRelations(t *testing.T) {
 CREATE SERVER loop FOREIGN DATA WRAPPER postgres_fdw OPTIONS (dbname 'invalidate_rel');
 CREATE FOREIGN TABLE ft(id int) SERVER loop OPTIONS (table_name 'plain');`) == nil
 
+	// Types whose functions run unseen: I/O functions (internal ones,
+	// declared VOLATILE), and an implicit cast with a volatile function.
+	if err := cluster.Exec(ctx, "invalidate_rel", `CREATE TYPE vtext;
+CREATE FUNCTION vtext_in(cstring) RETURNS vtext VOLATILE STRICT LANGUAGE internal AS 'textin';
+CREATE FUNCTION vtext_out(vtext) RETURNS cstring VOLATILE STRICT LANGUAGE internal AS 'textout';
+CREATE TYPE vtext (INPUT = vtext_in, OUTPUT = vtext_out, LIKE = text);
+CREATE TABLE io_tab(id int, v vtext);
+CREATE DOMAIN vdom AS vtext; CREATE TABLE io_dom(id int, v vdom[]);
+CREATE TYPE mood AS ENUM ('sad', 'ok');
+CREATE FUNCTION int_mood(int) RETURNS mood VOLATILE LANGUAGE sql AS $$SELECT (pg_catalog.enum_range(NULL::mood))[$1]$$;
+CREATE CAST (int AS mood) WITH FUNCTION int_mood(int) AS IMPLICIT;
+CREATE TABLE moods(id int, m mood);
+CREATE TYPE calm AS ENUM ('a'); CREATE TABLE calm_tab(id int, c calm);`); err != nil {
+		t.Fatal(err)
+	}
+
 	tests := []struct {
 		name       string
 		searchPath string
@@ -150,6 +166,10 @@ CREATE FOREIGN TABLE ft(id int) SERVER loop OPTIONS (table_name 'plain');`) == n
 		{"stable view", "public", []query.Relation{rel("", "stable_view")}, []string{"stable_view", "plain"}, "stable_function:f_stable", false},
 		{"builtin volatile view", "public", []query.Relation{rel("", "random_view")}, []string{"random_view", "plain"}, "volatile_function:random", false},
 		{"time view", "public", []query.Relation{rel("", "now_view")}, []string{"now_view", "plain"}, "time_function:now", false},
+		{"type with volatile I/O", "public", []query.Relation{rel("", "io_tab")}, []string{"io_tab"}, "type_io_function:vtext", false},
+		{"array of a domain over it", "public", []query.Relation{rel("", "io_dom")}, []string{"io_dom"}, "type_io_function:vdom", false},
+		{"implicit volatile cast", "public", []query.Relation{rel("", "moods")}, []string{"moods"}, "implicit_cast:integer->mood", false},
+		{"user type without such code", "public", []query.Relation{rel("", "calm_tab")}, []string{"calm_tab"}, "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -58,6 +58,16 @@ const (
 	// ReasonUnknownFunction: no function of that name takes that many
 	// arguments.
 	ReasonUnknownFunction = "unknown_function:"
+	// ReasonTypeFunction: a column of a relation read has a user-defined
+	// type (or a domain, array, range or composite over one) whose input,
+	// output, receive or send function is not IMMUTABLE: a literal
+	// compared with the column runs the input function, every value read
+	// runs the output function, without a function call in the text.
+	ReasonTypeFunction = "type_io_function:"
+	// ReasonImplicitCast: an implicit or assignment cast from or to the
+	// user-defined type of a column read runs a user function that is not
+	// IMMUTABLE; the server may apply it without a cast in the text.
+	ReasonImplicitCast = "implicit_cast:"
 )
 
 // Relation kinds (pg_class.relkind) and persistences (relpersistence).
@@ -306,6 +316,19 @@ func resolve(s *session, rels []query.Relation) (Resolution, error) {
 	}
 	slices.Sort(res.OIDs)
 	if len(res.OIDs) > 0 {
+		rows, err := s.query("column_types", typeCodeSQL, oidArray(res.OIDs))
+		if err != nil {
+			return Resolution{}, err
+		}
+		for _, row := range rows {
+			reason := ReasonTypeFunction
+			if string(row[1]) == "cast" {
+				reason = ReasonImplicitCast
+			}
+			fail(reason + string(row[0]))
+		}
+	}
+	if len(res.OIDs) > 0 {
 		rows, err := s.query("write_effects", effectsSQL, oidArray(res.OIDs))
 		if err != nil {
 			return Resolution{}, err
@@ -315,6 +338,39 @@ func resolve(s *session, rels []query.Relation) (Resolution, error) {
 	}
 	return res, nil
 }
+
+// typeCodeSQL finds, for the columns of the relations $1, the first type
+// (through domains, arrays, ranges and composites) whose I/O functions
+// include a user function that is not IMMUTABLE, or else the first implicit
+// or assignment cast from or to one of those types that is user-defined
+// and that runs such a function (16384 is FirstNormalObjectId). A cast
+// between two builtin types (which only a superuser can create) is not
+// looked at: it would concern every table.
+const typeCodeSQL = `WITH RECURSIVE cols(t) AS (
+  SELECT a.atttypid FROM pg_catalog.pg_attribute a
+  WHERE a.attrelid = ANY ($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
+  UNION
+  SELECT x.t FROM cols JOIN pg_catalog.pg_type ty ON ty.oid = cols.t
+  CROSS JOIN LATERAL (
+    SELECT ty.typbasetype WHERE ty.typbasetype <> 0
+    UNION ALL SELECT ty.typelem WHERE ty.typelem <> 0
+    UNION ALL SELECT r.rngsubtype FROM pg_catalog.pg_range r WHERE r.rngtypid = ty.oid
+    UNION ALL SELECT a.atttypid FROM pg_catalog.pg_attribute a
+      WHERE ty.typtype = 'c' AND a.attrelid = ty.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+  ) x(t)
+), found AS (
+  SELECT ty.oid::pg_catalog.regtype::pg_catalog.text AS what, 'io' AS kind
+  FROM cols JOIN pg_catalog.pg_type ty ON ty.oid = cols.t
+  WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_proc f
+    WHERE f.oid IN (ty.typinput, ty.typoutput, ty.typreceive, ty.typsend) AND f.oid >= 16384 AND f.provolatile <> 'i')
+  UNION ALL
+  SELECT c.castsource::pg_catalog.regtype::pg_catalog.text || '->' || c.casttarget::pg_catalog.regtype::pg_catalog.text, 'cast'
+  FROM pg_catalog.pg_cast c JOIN pg_catalog.pg_proc f ON f.oid = c.castfunc
+  WHERE c.castcontext IN ('i', 'a') AND f.oid >= 16384 AND f.provolatile <> 'i'
+    AND (c.castsource >= 16384 AND c.castsource IN (SELECT t FROM cols)
+      OR c.casttarget >= 16384 AND c.casttarget IN (SELECT t FROM cols))
+)
+SELECT what, kind FROM found ORDER BY kind DESC, what LIMIT 1`
 
 // effectsSQL tells whether writing any of the relations $1 may write others,
 // and whether it may run user functions otherwise (defaults, constraints;

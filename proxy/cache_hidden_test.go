@@ -450,3 +450,27 @@ func TestCacheUserCasts(t *testing.T) {
 		t.Errorf("after the DELETE: %q, %v; want the domain's check_violation (23514)", v, err)
 	}
 }
+
+// An implicit cast into a column's user-defined type runs its function
+// without a cast in the text; a volatile one that reads another table makes
+// the read's result depend on that table, so it is not cached.
+func TestCacheImplicitCastNotCached(t *testing.T) {
+	p := startProxy(t, withCache())
+	db := newDB(t)
+	setup := pgxConnect(t, directURL("", "", db))
+	mustExec(t, setup, `CREATE TYPE mood AS ENUM ('sad', 'ok');
+CREATE TABLE mapping(k int PRIMARY KEY, m mood); INSERT INTO mapping VALUES (1, 'sad');
+CREATE FUNCTION int_mood(int) RETURNS mood VOLATILE LANGUAGE sql AS 'SELECT m FROM public.mapping WHERE k = $1';
+CREATE CAST (int AS mood) WITH FUNCTION int_mood(int) AS IMPLICIT;
+CREATE FUNCTION mood_eq(mood, mood) RETURNS bool IMMUTABLE LANGUAGE sql AS 'SELECT $1::text = $2::text';
+CREATE OPERATOR public.= (LEFTARG = mood, RIGHTARG = mood, FUNCTION = mood_eq);
+CREATE TABLE moods(m mood); INSERT INTO moods VALUES ('sad'), ('ok'), ('ok')`)
+	const q = "SELECT count(*)::text FROM moods WHERE m = 1"
+	c := pgxConnect(t, p.URL("", "", db))
+	expect(t, c, "first read", q, "1", "miss-not-cacheable")
+	if l := showLast(t, c); l.Reason != "implicit_cast:integer->mood" {
+		t.Errorf("reason %q, want implicit_cast:integer->mood", l.Reason)
+	}
+	mustExec(t, setup, "UPDATE mapping SET m = 'ok'")
+	expect(t, c, "after the mapping changed", q, "2", "miss-not-cacheable")
+}
