@@ -474,3 +474,21 @@ CREATE TABLE moods(m mood); INSERT INTO moods VALUES ('sad'), ('ok'), ('ok')`)
 	mustExec(t, setup, "UPDATE mapping SET m = 'ok'")
 	expect(t, c, "after the mapping changed", q, "2", "miss-not-cacheable")
 }
+
+// A string the query computes, cast to a date, may spell 'today': the server
+// reads the clock for it, so the read is not cached.
+func TestCacheComputedDateStringNotCached(t *testing.T) {
+	p := startProxy(t, withCache())
+	db := newDB(t)
+	c := pgxConnect(t, p.URL("", "", db))
+	mustExec(t, c, "CREATE TABLE words(w text); INSERT INTO words VALUES ('to')")
+	const q2 = "SELECT concat(w, 'day')::date::text FROM words"
+	var direct string
+	if err := pgxConnect(t, directURL("", "", db)).QueryRow(context.Background(), "SELECT current_date::text").Scan(&direct); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, c, "the date it reads", q2, direct, "miss-not-cacheable")
+	if l := showLast(t, c); l.Reason != "time_input:date" {
+		t.Errorf("reason %q, want time_input:date", l.Reason)
+	}
+}

@@ -59,6 +59,11 @@ const (
 	// ReasonTimeParameter prefixes such a word found in a Bind's parameter
 	// values: that execution is not cached.
 	ReasonTimeParameter = "time_parameter:"
+	// ReasonTimeInput prefixes a date/time type (date, timestamptz,
+	// daterange...) that a string the query computes is cast to
+	// (concat('to', 'day')::date, date(lower(x))): the string may hold one
+	// of those words, which only the server sees.
+	ReasonTimeInput = "time_input:"
 
 	// ReasonNoCacheHint: a /* pgmemo:no-cache */ hint on a text that would
 	// otherwise be cacheable.

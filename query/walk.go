@@ -393,6 +393,11 @@ func (w *walker) funcCall(fc *pg_query.FuncCall) {
 	if name == "set_config" && (schema == "" || schema == "pg_catalog") {
 		w.setConfig(fc.Args)
 	}
+	if nargs == 1 && clockInputTypes[name] && (schema == "" || schema == "pg_catalog") && computedText(fc.Args[0]) {
+		// date(lower(x)): a function-style cast of a string.
+		w.note(ReasonTimeInput+name, loc)
+		return
+	}
 	switch schema {
 	case "", "pg_catalog":
 		switch builtinKind(name, nargs) {
@@ -456,6 +461,66 @@ var regTypes = map[string]bool{
 	"regprocedure": true, "regrole": true, "regtype": true,
 }
 
+// clockInputTypes are the types whose input reads the clock for 'now',
+// 'today', 'tomorrow' or 'yesterday' (ranges and multiranges through their
+// bounds), as pg_query names them.
+var clockInputTypes = map[string]bool{
+	"date": true, "timestamp": true, "timestamptz": true, "time": true, "timetz": true,
+	"daterange": true, "tsrange": true, "tstzrange": true,
+	"datemultirange": true, "tsmultirange": true, "tstzmultirange": true,
+}
+
+// textFunctions are builtin functions that return text built from their
+// arguments.
+var textFunctions = map[string]bool{
+	"concat": true, "concat_ws": true, "format": true, "lower": true, "upper": true, "initcap": true,
+	"btrim": true, "ltrim": true, "rtrim": true, "substr": true, "substring": true, "replace": true,
+	"left": true, "right": true, "lpad": true, "rpad": true, "repeat": true, "reverse": true,
+	"translate": true, "regexp_replace": true, "regexp_substr": true, "split_part": true,
+	"string_agg": true, "textcat": true, "overlay": true, "chr": true, "to_char": true,
+	"array_to_string": true, "quote_ident": true, "normalize": true,
+}
+
+// textTypes are the string types a cast through which keeps a computed
+// string a string.
+var textTypes = map[string]bool{"text": true, "varchar": true, "bpchar": true, "name": true}
+
+// computedText reports whether n is a string the query computes (a string
+// function, ||, a cast of something other than a constant to text), which a
+// cast to a date/time type then reads: the server may find 'today' in it.
+// A column's value is not judged: its type is not known here.
+func computedText(n *pg_query.Node) bool {
+	switch x := n.GetNode().(type) {
+	case *pg_query.Node_AExpr:
+		if x.AExpr.Kind == pg_query.A_Expr_Kind_AEXPR_OP {
+			_, op := funcName(x.AExpr.Name)
+			return op == "||"
+		}
+	case *pg_query.Node_FuncCall:
+		schema, name := funcName(x.FuncCall.Funcname)
+		return (schema == "" || schema == "pg_catalog") && textFunctions[name]
+	case *pg_query.Node_TypeCast:
+		if tn := x.TypeCast.TypeName; tn != nil {
+			if schema, name := funcName(tn.Names); (schema == "" || schema == "pg_catalog") && textTypes[name] {
+				if _, isConst := x.TypeCast.Arg.GetNode().(*pg_query.Node_AConst); !isConst {
+					return x.TypeCast.Arg.GetParamRef() == nil
+				}
+			}
+		}
+		return computedText(x.TypeCast.Arg)
+	case *pg_query.Node_CoalesceExpr:
+		return slices.ContainsFunc(x.CoalesceExpr.Args, computedText)
+	case *pg_query.Node_CaseExpr:
+		for _, w := range x.CaseExpr.Args {
+			if cw := w.GetCaseWhen(); cw != nil && computedText(cw.Result) {
+				return true
+			}
+		}
+		return x.CaseExpr.Defresult != nil && computedText(x.CaseExpr.Defresult)
+	}
+	return false
+}
+
 // typeCast records the type an explicit cast names.
 func (w *walker) typeCast(tc *pg_query.TypeCast) {
 	if tc.TypeName == nil {
@@ -468,6 +533,9 @@ func (w *walker) typeCast(tc *pg_query.TypeCast) {
 	if regTypes[name] && (schema == "" || schema == "pg_catalog") {
 		w.note(ReasonSystemCatalog+name, tc.Location)
 		return
+	}
+	if clockInputTypes[name] && (schema == "" || schema == "pg_catalog") && computedText(tc.Arg) {
+		w.note(ReasonTimeInput+name, tc.Location)
 	}
 	t := Type{Schema: schema, Name: name}
 	if !slices.Contains(w.casts, t) {

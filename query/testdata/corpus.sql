@@ -604,6 +604,12 @@ SELECT name, age($1::timestamp, birth_date) FROM people
 SELECT * FROM events WHERE at > 'now'::timestamptz - interval '5 minutes'
 -- name: volatile/today-literal-typed
 SELECT * FROM events WHERE at::date = date 'today'
+-- name: volatile/computed-date-string
+SELECT * FROM events WHERE at::date = concat('to', 'day')::date
+-- name: volatile/date-function-of-computed-string
+SELECT * FROM events WHERE at > date(lower(label))
+-- name: misc/timestamp-to-date-group
+SELECT at::date, count(*) FROM events GROUP BY at::date ORDER BY 1
 -- name: volatile/pg-catalog-qualified-now
 SELECT pg_catalog.now()
 -- name: volatile/deep-in-subquery
