@@ -486,7 +486,12 @@ CREATE TABLE defaulted(id int DEFAULT next_code());
 CREATE TABLE checked(id int CHECK (id > next_code()));
 CREATE DOMAIN coded AS int CHECK (VALUE > next_code());
 CREATE TABLE domained(id coded);
-CREATE TABLE builtin_default(id serial, at timestamptz DEFAULT now() CHECK (at > '2000-01-01'));`); err != nil {
+CREATE TABLE builtin_default(id serial, at timestamptz DEFAULT now() CHECK (at > '2000-01-01'));
+CREATE FUNCTION ok_row(int) RETURNS bool LANGUAGE sql AS 'SELECT true';
+CREATE TABLE policed(id int); ALTER TABLE policed ENABLE ROW LEVEL SECURITY;
+CREATE POLICY p ON policed FOR INSERT WITH CHECK (ok_row(id));
+CREATE DOMAIN dcoded AS int DEFAULT next_code();
+CREATE TABLE domain_defaulted(id dcoded);`); err != nil {
 		t.Fatal(err)
 	}
 	cat := &invalidate.Catalog{Conn: conn.PgConn}
@@ -497,7 +502,7 @@ CREATE TABLE builtin_default(id serial, at timestamptz DEFAULT now() CHECK (at >
 		{"plain", false, false}, {"trig", true, true}, {"par", true, true}, {"kid", false, false},
 		{"par2", false, false}, {"kid2", false, false}, {"ruled", true, true}, {"order_view", false, false},
 		{"meas", false, false}, {"defaulted", false, true}, {"checked", false, true}, {"domained", false, true},
-		{"builtin_default", false, false},
+		{"builtin_default", false, false}, {"policed", false, true}, {"domain_defaulted", false, true},
 	} {
 		res, err := cat.ResolveRelations(ctx, "public", []query.Relation{{Name: tt.rel, Write: true}})
 		if err != nil {
@@ -609,12 +614,12 @@ func TestSessionSettings(t *testing.T) {
 	if !slices.IsSorted(names) {
 		t.Errorf("not sorted: %v", names)
 	}
-	for _, want := range []string{"role", "session_authorization", "search_path", "extra_float_digits", "bytea_output", "transform_null_equals", "DateStyle"} {
+	for _, want := range []string{"role", "session_authorization", "search_path", "extra_float_digits", "bytea_output", "transform_null_equals", "DateStyle", "session_replication_role"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("%s missing from %v", want, names)
 		}
 	}
-	for _, not := range []string{"shared_buffers", "wal_level", "max_connections"} {
+	for _, not := range []string{"shared_buffers", "wal_level", "max_connections", "dynamic_library_path", "session_preload_libraries"} {
 		if slices.Contains(names, not) {
 			t.Errorf("%s listed: the session cannot change it", not)
 		}

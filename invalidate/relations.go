@@ -373,8 +373,9 @@ const typeCodeSQL = `WITH RECURSIVE cols(t) AS (
 SELECT what, kind FROM found ORDER BY kind DESC, what LIMIT 1`
 
 // effectsSQL tells whether writing any of the relations $1 may write others,
-// and whether it may run user functions otherwise (defaults, constraints;
-// 16384 is FirstNormalObjectId: OIDs below it are the system's).
+// and whether it may run user functions otherwise (column defaults,
+// constraints, row-level policies, a domain's default; 16384 is
+// FirstNormalObjectId: OIDs below it are the system's).
 const effectsSQL = `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger
     WHERE tgrelid = ANY ($1::oid[]) AND NOT tgisinternal)
   OR EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite
@@ -386,6 +387,11 @@ const effectsSQL = `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger
     WHERE d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.refobjid >= 16384
       AND (d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass
           AND d.objid IN (SELECT a.oid FROM pg_catalog.pg_attrdef a WHERE a.adrelid = ANY ($1::oid[]))
+        OR d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass
+          AND d.objid IN (SELECT p.oid FROM pg_catalog.pg_policy p WHERE p.polrelid = ANY ($1::oid[]))
+        OR d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass
+          AND d.objid IN (SELECT a.atttypid FROM pg_catalog.pg_attribute a
+            WHERE a.attrelid = ANY ($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped)
         OR d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass
           AND d.objid IN (SELECT c.oid FROM pg_catalog.pg_constraint c
             WHERE c.conrelid = ANY ($1::oid[]) OR c.contypid IN (SELECT a.atttypid FROM pg_catalog.pg_attribute a

@@ -6,10 +6,14 @@ import (
 )
 
 // sessionSettingsSQL lists the settings a session (or code it runs) may
-// change: those of context user and superuser. role and
-// session_authorization are not listed by pg_settings and are added.
+// change and that any role may read: those of context user, two of context
+// superuser that bear on what a session reads or writes, and role and
+// session_authorization, which pg_settings does not list. The other
+// superuser settings are left out: some (dynamic_library_path,
+// session_preload_libraries...) only a superuser may read, so that a probe
+// naming them fails for every other role, and none shapes a query's result.
 const sessionSettingsSQL = `SELECT name FROM pg_catalog.pg_settings
-WHERE context IN ('user', 'superuser')
+WHERE context = 'user' OR name IN ('lo_compat_privileges', 'session_replication_role')
 UNION SELECT 'role' UNION SELECT 'session_authorization'
 ORDER BY 1`
 

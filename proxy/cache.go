@@ -826,7 +826,7 @@ func (cs *cacheState) effects(ctx context.Context, d *dbState, searchPath string
 		})
 		if err != nil {
 			cs.catalogFailed(d, err)
-			fx.scope, fx.wrote = true, true
+			fx.scope, fx.wrote, fx.hidden = true, true, true // the functions are not known
 			return fx, true
 		}
 		// FOR UPDATE and friends: the transaction is about to write, and
@@ -880,7 +880,7 @@ func (cs *cacheState) effects(ctx context.Context, d *dbState, searchPath string
 			}
 			if st.Inner != nil && st.Inner.Class == query.Read {
 				inner, failed := cs.effects(ctx, d, searchPath, st.Inner)
-				fx.wrote, fx.scope = inner.wrote, inner.scope
+				fx.wrote, fx.scope, fx.hidden = inner.wrote, inner.scope, inner.hidden
 				return fx, failed
 			}
 			fx.wrote, fx.scope = true, true
@@ -902,7 +902,7 @@ func (cs *cacheState) effects(ctx context.Context, d *dbState, searchPath string
 		}
 		return true
 	}); err != nil {
-		fx.scope, failed = true, true
+		fx.scope, fx.hidden, failed = true, true, true // the functions are not known
 	}
 	if len(written) > 0 && !fx.scope {
 		res, err := d.catalog.ResolveRelations(ctx, searchPath, written)

@@ -56,8 +56,12 @@ type cacheSession struct {
 	winHidden, winSettings bool
 	probeBase              string // the last probe's digest; "": none, or it failed
 	probeFails             int    // probes that failed (probe.go)
-	txNoCache              bool   // REPEATABLE READ, SERIALIZABLE or an imported snapshot
-	errSeen                bool   // an ErrorResponse since the last ReadyForQuery
+	// unnamedUnknown: the server may hold an unnamed statement the proxy
+	// does not know (a Parse or Bind too large to read came), which a
+	// probe would destroy: no probes until a Parse or Query replaces it.
+	unnamedUnknown bool
+	txNoCache      bool // REPEATABLE READ, SERIALIZABLE or an imported snapshot
+	errSeen        bool // an ErrorResponse since the last ReadyForQuery
 	// xid is the current transaction's ID when the proxy asked for it
 	// (ownxact.go); xidOK says it did and the transaction has one.
 	xid       uint32
@@ -283,7 +287,9 @@ func (c *cacheSession) applyFx(fx *stmtFx, tag string) {
 			c.committed = map[string]string{}
 			c.rollbackSettings()
 			c.untracked = ""
-			c.hidden, c.hiddenStuck = false, false // settings reset, temporary tables dropped
+			// Settings reset, temporary tables dropped: what hidden code
+			// did is undone. The next digest is the new base (winSettings).
+			c.hidden, c.hiddenStuck, c.winHidden, c.probeFails = false, false, false, 0
 		}
 		c.keyDirty = true
 	}

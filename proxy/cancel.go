@@ -64,6 +64,7 @@ func (sess *session) cancelUpstream(ctx context.Context) bool {
 	if up.pid == 0 {
 		return false
 	}
+	sess.cancels.Add(1)
 	if err := sess.srv.Upstream.cancel(ctx, t, up.pid, up.secret); err != nil {
 		sess.log.Warn("forwarding cancel request failed", "err", err)
 		return false

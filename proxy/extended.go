@@ -605,6 +605,9 @@ func (s *session) forwardBatch(r routing, msgs []bmsg) {
 					parsed = &stmt{name: string(p.name), text: string(p.query), oids: append([]byte(nil), p.oids...), upstream: true}
 					c.stmts[string(p.name)] = parsed
 				}
+				if len(p.name) == 0 {
+					c.unnamedUnknown = false // replaced by one the proxy knows
+				}
 			}
 		case 'B':
 			if bm, ok := decodeBind(body); ok {

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/pgmemo/pgmemo/wire"
 )
 
 // Code the proxy cannot see (a DO block, CALL, a volatile user function, a
@@ -38,10 +40,14 @@ const maxProbeFailures = 3
 // probe stays off for a database.
 const probeRetry = time.Minute
 
-// probeReq is one probe, shared by its messages' pending entries.
+// probeReq is one probe.
 type probeReq struct {
 	digest string
 	failed bool
+	// cancels is session.cancels when the probe was sent; canceled: the
+	// probe failed as a cancelled statement does.
+	cancels  uint64
+	canceled bool
 }
 
 // probeSQL returns d's probe query, "" when it is not available. The first
@@ -99,12 +105,16 @@ func (cs *cacheState) buildProbe(d *dbState) string {
 // search_path finds nothing else.
 func buildProbeSQL(names []string) string {
 	var b strings.Builder
-	b.WriteString("SELECT pg_catalog.md5(pg_catalog.array_to_string(ARRAY[current_user::pg_catalog.text, " +
+	// The array's text form quotes what needs it: no two states give the
+	// same text. pg_describe_object names each temporary object (a RENAME
+	// keeps its OID).
+	b.WriteString("SELECT pg_catalog.md5(ARRAY[current_user::pg_catalog.text, " +
 		"session_user::pg_catalog.text, pg_catalog.pg_my_temp_schema()::pg_catalog.text, " +
-		"(SELECT pg_catalog.string_agg(d.classid::pg_catalog.text OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) d.objid::pg_catalog.text, ',' ORDER BY d.classid, d.objid) " +
+		"(SELECT pg_catalog.array_agg(d.classid::pg_catalog.text OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) d.objid::pg_catalog.text " +
+		"OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.pg_describe_object(d.classid, d.objid, 0) ORDER BY d.classid, d.objid)::pg_catalog.text " +
 		"FROM pg_catalog.pg_depend d WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass " +
 		"AND d.refobjid OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema()), " +
-		"(SELECT pg_catalog.string_agg(COALESCE(pg_catalog.current_setting(n, true), ''), E'\\n') " +
+		"(SELECT pg_catalog.array_agg(pg_catalog.current_setting(n, true))::pg_catalog.text " +
 		"FROM pg_catalog.unnest('{")
 	for i, n := range names {
 		if i > 0 {
@@ -114,7 +124,7 @@ func buildProbeSQL(names []string) string {
 	}
 	// In the array's order (no ORDER BY, which costs a sort): both digests
 	// come from this same text, so from the same plan.
-	b.WriteString("}'::pg_catalog.text[]) AS n)], E'\\n', ''))")
+	b.WriteString("}'::pg_catalog.text[]) AS n)]::pg_catalog.text)")
 	return b.String()
 }
 
@@ -131,7 +141,7 @@ func (s *session) probeDue(r routing, open bool, mayHide func() bool) bool {
 		return false
 	}
 	s.mu.Lock()
-	ok := !c.hiddenStuck && c.probeFails < maxProbeFailures
+	ok := !c.hiddenStuck && c.probeFails < maxProbeFailures && !c.unnamedUnknown
 	check := ok && c.winHidden
 	base := ok && !c.winHidden && (c.winSettings || c.probeBase == "")
 	s.mu.Unlock()
@@ -192,7 +202,7 @@ func (s *session) sendProbe() {
 		st.upstream = false
 	}
 	s.upBuf = appendQuery(s.upBuf, sql)
-	s.pipe.pushX('Q', &pendingX{probe: &probeReq{}})
+	s.pipe.pushX('Q', &pendingX{probe: &probeReq{cancels: s.cancels.Load()}})
 }
 
 // onProbe handles a server message answering a probe; it reports whether
@@ -204,7 +214,11 @@ func (s *session) onProbe(req *probeReq, m []byte, typ byte) bool {
 	case 'D':
 		req.digest = probeDigest(m)
 	case 'E':
+		if isFatal(m) {
+			return false // the server is closing the connection: the client sees why
+		}
 		req.failed = true
+		req.canceled = errorField(m, 'C') == wire.CodeQueryCanceled
 		s.mu.Lock()
 		s.cache.probeFails++
 		s.mu.Unlock()
@@ -213,8 +227,33 @@ func (s *session) onProbe(req *probeReq, m []byte, typ byte) bool {
 		s.cache.probed(req)
 		s.mu.Unlock()
 		s.cacheReady(m)
+		if req.canceled && s.cancels.Load() != req.cancels {
+			// The client's cancel reached the server while the probe ran,
+			// in front of the statement it was meant for: send it again,
+			// now that the statement runs.
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				s.cancelUpstream(ctx)
+			}()
+		}
 	}
 	return true
+}
+
+// errorField returns the value of field code of an ErrorResponse body.
+func errorField(body []byte, code byte) string {
+	for len(body) > 1 && body[0] != 0 {
+		end := bytes.IndexByte(body[1:], 0)
+		if end < 0 {
+			break
+		}
+		if body[0] == code {
+			return string(body[1 : 1+end])
+		}
+		body = body[end+2:]
+	}
+	return ""
 }
 
 // probeDigest reads the one text column of the probe's DataRow body.

@@ -22,11 +22,15 @@ import (
 // session is one client connection and its upstream connection. See doc.go for
 // the lifecycle.
 type session struct {
-	srv    *Server
-	id     uint64
-	log    *slog.Logger
-	client net.Conn
-	cw     clientWriter
+	srv *Server
+	id  uint64
+	// cancels counts the cancel requests forwarded for the session: a
+	// probe (probe.go) that a cancel failed knows the cancel was the
+	// client's and sends it again for the client's statement.
+	cancels atomic.Uint64
+	log     *slog.Logger
+	client  net.Conn
+	cw      clientWriter
 
 	cr       *wire.Reader // client messages; created at authentication, kept for the relay
 	ur       *wire.Reader // upstream messages

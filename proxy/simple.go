@@ -39,6 +39,7 @@ func (s *session) routeQuery(m wire.Message) error {
 		return nil
 	}
 	delete(c.stmts, "") // a Query destroys the unnamed statement
+	c.unnamedUnknown = false
 	s.sqlStatementRefs(pl, true)
 	x := &pendingX{fx: pl.fx}
 	last := lastInfo{pl: pl}
