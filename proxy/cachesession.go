@@ -52,10 +52,11 @@ type cacheSession struct {
 	hidden      bool
 	hiddenStuck bool
 	// Since the last probe's answer: hidden code completed (winHidden), a
-	// tracked statement changed what the probe digests (winSettings).
-	winHidden, winSettings bool
-	probeBase              string // the last probe's digest; "": none, or it failed
-	probeFails             int    // probes that failed (probe.go)
+	// tracked statement changed a setting the key holds (winSettings), DDL
+	// ran (winDDL: it may have made or dropped temporary objects).
+	winHidden, winSettings, winDDL bool
+	probeBase                      string // the last probe's digest; "": none, or it failed
+	probeFails                     int    // probes that failed (probe.go)
 	// unnamedUnknown: the server may hold an unnamed statement the proxy
 	// does not know (a Parse or Bind too large to read came), which a
 	// probe would destroy: no probes until a Parse or Query replaces it.
@@ -262,11 +263,9 @@ func (c *cacheSession) applyFx(fx *stmtFx, tag string) {
 	c.pendScope = c.pendScope || fx.scope
 	c.pendAll = c.pendAll || fx.all
 	if fx.ddl {
-		// CREATE or DROP of a temporary table, maybe: the next digest
-		// differs. When the DDL is hidden code itself (event triggers), the
-		// check after it takes that difference for a change and keeps the
-		// session hidden; a DDL on other tables passes.
-		c.winSettings = c.winSettings || !fx.hidden
+		// CREATE or DROP of a temporary table, maybe: the next digest may
+		// differ (probe.go).
+		c.winDDL = true
 		c.pendDDL = true
 		c.db.forget() // the session's own later statements see the new schema
 	}

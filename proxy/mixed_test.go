@@ -109,7 +109,10 @@ func TestCacheStatementsThatWriteNothing(t *testing.T) {
 	mustExec(t, c, "DECLARE w CURSOR FOR SELECT bump()")
 	expect(t, c, "after a cursor over a writing function", q, "one", "bypass", 1)
 	mustExec(t, c, "COMMIT")
-	expect(t, c, "after the block", q, "one", "miss-filled", 1)
+	// The cursor's function is hidden code: a session check goes in front
+	// of the next read, which passes it.
+	expect(t, c, "after the block", q, "one", "bypass", 1)
+	expect(t, c, "after the block, again", q, "one", "miss-filled", 1)
 }
 
 // TestCacheStatsCountEveryMiss: in every pgx mode and in a batch, each read

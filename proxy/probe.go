@@ -26,11 +26,15 @@ import (
 //
 // Between two probes, the server ran everything the pipeline held between
 // them. If that included hidden code and no setting changed through
-// statements the proxy tracks (SET, RESET, DISCARD, DDL), the digests must
-// agree; when they do, the code changed nothing the cache depends on and the
+// statements the proxy tracks (SET, RESET, DISCARD), the digests must agree;
+// when they do, the code changed nothing the cache depends on and the
 // session uses the cache again. When they differ, or a probe failed, or hidden
-// code and a tracked change share the interval, the session is hidden until
-// DISCARD ALL, as before.
+// code and a tracked SET share the interval, the session is hidden until
+// DISCARD ALL, as before. A tracked SET must not share it: the key follows the
+// SET, and hidden code that set the value back would leave the digests equal
+// and the key wrong. DDL may: the key holds no temporary objects, so equal
+// digests mean the same ones, whoever made them (a DDL that changed them
+// makes the digests differ, which is safe, if needlessly strict).
 
 // maxProbeFailures is how many failed probes a session sends before it
 // stops probing.
@@ -143,7 +147,7 @@ func (s *session) probeDue(r routing, open bool, mayHide func() bool) bool {
 	s.mu.Lock()
 	ok := !c.hiddenStuck && c.probeFails < maxProbeFailures && !c.unnamedUnknown
 	check := ok && c.winHidden
-	base := ok && !c.winHidden && (c.winSettings || c.probeBase == "")
+	base := ok && !c.winHidden && (c.winSettings || c.winDDL || c.probeBase == "")
 	s.mu.Unlock()
 	return (check || base && mayHide()) && s.pipe.injectable()
 }
@@ -284,7 +288,7 @@ func (c *cacheSession) probed(req *probeReq) {
 		}
 	}
 	c.probeBase = d
-	c.winHidden, c.winSettings = false, false
+	c.winHidden, c.winSettings, c.winDDL = false, false, false
 }
 
 // hideSession records that code the proxy cannot see completed. session.mu
