@@ -25,7 +25,8 @@
 //     proxy that terminates TLS. The server's BackendKeyData is kept and the
 //     client receives a key issued by the proxy instead. With caching on, the
 //     proxy then reads the session defaults it cannot learn otherwise
-//     (search_path, default_transaction_isolation) with one query of its own.
+//     (search_path, default_transaction_isolation) and the session's first
+//     digest (probe.go) with one Query of its own.
 //     The first ReadyForQuery ends the phase; phases 1-3 are bounded by
 //     Server.StartupTimeout.
 //
@@ -74,6 +75,11 @@
 //     (capture.go): effects are applied at each CommandComplete, and at a
 //     ReadyForQuery that ends a transaction the committed writes are
 //     invalidated before the client can see it, the rolled-back ones dropped.
+//     After code the proxy cannot see (DO, CALL, a volatile function, a write
+//     that fires triggers), the session bypasses the cache until a probe of
+//     the proxy's own, a Query sent in front of the next batch forwarded while
+//     the session is idle and answered to the proxy alone, shows its settings,
+//     roles and temporary objects unchanged (probe.go).
 //
 //  5. Termination. After a Terminate the proxy stops reading the client but
 //     still delivers the server's answers to everything pipelined before it,
