@@ -16,9 +16,6 @@ import (
 // Findings of a review of the session check (proxy/probe.go), each
 // reproduced against PostgreSQL before its fix.
 
-// simpleMode makes a pgx connection use the simple protocol.
-func simpleMode(cfg *pgx.ConnConfig) { cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol }
-
 // Hidden code that renames a temporary table so that it shadows t keeps the
 // set of temporary OIDs: the digest names the objects too, so the check
 // fails, and no session gets the temporary table's rows from the cache.
@@ -28,7 +25,7 @@ func TestCacheSessionCheckSeesTempRename(t *testing.T) {
 	setup := pgxConnect(t, directURL("", "", db))
 	mustExec(t, setup, probeSchema)
 	const q = "SELECT v FROM t"
-	c := pgxConnect(t, p.URL("", "", db), simpleMode)
+	c := pgxConnect(t, p.URL("", "", db), withMode(pgx.QueryExecModeSimpleProtocol))
 	mustExec(t, c, "CREATE TEMP TABLE tmp_x(v text); INSERT INTO tmp_x VALUES ('temp')")
 	expect(t, c, "warm", q, "x", "")
 	expect(t, c, "hit", q, "x", "hit")
@@ -36,7 +33,7 @@ func TestCacheSessionCheckSeesTempRename(t *testing.T) {
 	for i := range 3 {
 		expect(t, c, fmt.Sprintf("read %d after the hidden rename", i), q, "temp", "bypass")
 	}
-	other := pgxConnect(t, p.URL("", "", db), simpleMode)
+	other := pgxConnect(t, p.URL("", "", db), withMode(pgx.QueryExecModeSimpleProtocol))
 	expect(t, other, "another session", q, "x", "")
 }
 
@@ -106,7 +103,7 @@ func TestCacheCancelThatHitsTheProbe(t *testing.T) {
 	setup := pgxConnect(t, directURL("", "", db))
 	mustExec(t, setup, probeSchema)
 	ctx := context.Background()
-	c := pgxConnect(t, p.URL("", "", db), simpleMode)
+	c := pgxConnect(t, p.URL("", "", db), withMode(pgx.QueryExecModeSimpleProtocol))
 	mustExec(t, c, "SELECT noop()") // hidden: the next batch carries a probe
 	locker := pgxConnect(t, directURL("", "", db))
 	mustExec(t, locker, "BEGIN; LOCK TABLE pg_catalog.pg_depend IN ACCESS EXCLUSIVE MODE")
@@ -149,7 +146,7 @@ func TestCacheSessionCheckAfterDiscardAll(t *testing.T) {
 	setup := pgxConnect(t, directURL("", "", db))
 	mustExec(t, setup, probeSchema)
 	const q = "SELECT v FROM t"
-	c := pgxConnect(t, p.URL("", "", db), simpleMode)
+	c := pgxConnect(t, p.URL("", "", db), withMode(pgx.QueryExecModeSimpleProtocol))
 	expect(t, c, "warm", q, "x", "")
 	mustExec(t, c, "DO $$BEGIN PERFORM set_config('search_path', 'other', false); END$$")
 	expect(t, c, "the session changed", q, "other", "bypass")
@@ -181,14 +178,14 @@ CREATE FUNCTION go_other() RETURNS text VOLATILE LANGUAGE sql AS $$ SELECT set_c
 		"BEGIN; DECLARE cur CURSOR FOR SELECT go_other(); FETCH cur; COMMIT",
 	} {
 		t.Run(code, func(t *testing.T) {
-			c := pgxConnect(t, p.URL("", "", db), simpleMode)
+			c := pgxConnect(t, p.URL("", "", db), withMode(pgx.QueryExecModeSimpleProtocol))
 			expect(t, c, "warm", q, "x", "")
 			expect(t, c, "hit", q, "x", "hit")
 			mustExec(t, c, code)
 			for i := range 2 {
 				expect(t, c, fmt.Sprintf("read %d", i), q, "other", "bypass")
 			}
-			other := pgxConnect(t, p.URL("", "", db), simpleMode)
+			other := pgxConnect(t, p.URL("", "", db), withMode(pgx.QueryExecModeSimpleProtocol))
 			expect(t, other, "another session", q, "x", "")
 		})
 	}
@@ -212,7 +209,7 @@ GRANT USAGE ON SCHEMA other TO %[1]s; GRANT SELECT ON t, other.t TO %[1]s; GRANT
 	const q = "SELECT v FROM t"
 	for _, w := range []string{"INSERT INTO public.guarded VALUES (1)", "INSERT INTO public.domd(n) VALUES (1)"} {
 		t.Run(w, func(t *testing.T) {
-			c := pgxConnect(t, p.URL(app, "", db), simpleMode)
+			c := pgxConnect(t, p.URL(app, "", db), withMode(pgx.QueryExecModeSimpleProtocol))
 			expect(t, c, "warm", q, "x", "")
 			expect(t, c, "hit", q, "x", "hit")
 			mustExec(t, c, w)

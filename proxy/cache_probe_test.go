@@ -60,7 +60,7 @@ func TestCacheSessionCheckPasses(t *testing.T) {
 	const q = "SELECT v FROM t"
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
-			c := pgxConnect(t, p.URL("", "", db), func(cfg *pgx.ConnConfig) { cfg.DefaultQueryExecMode = m.mode })
+			c := pgxConnect(t, p.URL("", "", db), withMode(m.mode))
 			expect(t, c, "warm", q, "x", "")
 			expect(t, c, "hit", q, "x", "hit")
 			for i, code := range hiddenCode {
@@ -95,7 +95,7 @@ func TestCacheTriggerChangesTheSession(t *testing.T) {
 	const q = "SELECT v FROM t"
 	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeSimpleProtocol} {
 		t.Run(mode.String(), func(t *testing.T) {
-			c := pgxConnect(t, p.URL("", "", db), func(cfg *pgx.ConnConfig) { cfg.DefaultQueryExecMode = mode })
+			c := pgxConnect(t, p.URL("", "", db), withMode(mode))
 			expect(t, c, "warm", q, "x", "")
 			expect(t, c, "hit", q, "x", "hit")
 			_, failed := sessionChecks(p)
@@ -107,7 +107,7 @@ func TestCacheTriggerChangesTheSession(t *testing.T) {
 			if _, f := sessionChecks(p); f != failed+1 {
 				t.Errorf("checks failed %d->%d, want one more", failed, f)
 			}
-			other := pgxConnect(t, p.URL("", "", db), func(cfg *pgx.ConnConfig) { cfg.DefaultQueryExecMode = mode })
+			other := pgxConnect(t, p.URL("", "", db), withMode(mode))
 			expect(t, other, "another session", q, "x", "")
 			mustExec(t, c, "DISCARD ALL")
 			if err := c.DeallocateAll(context.Background()); err != nil {
@@ -242,7 +242,7 @@ func TestCacheLargeStatementIsHiddenCode(t *testing.T) {
 		{"set_config", "SELECT set_config('search_path', 'other', false)" + pad, "other", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := pgxConnect(t, p.URL("", "", db), func(cfg *pgx.ConnConfig) { cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol })
+			c := pgxConnect(t, p.URL("", "", db), withMode(pgx.QueryExecModeSimpleProtocol))
 			expect(t, c, "warm", q, "x", "")
 			expect(t, c, "hit", q, "x", "hit")
 			passed, failed := sessionChecks(p)

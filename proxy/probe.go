@@ -245,21 +245,6 @@ func (s *session) onProbe(req *probeReq, m []byte, typ byte) bool {
 	return true
 }
 
-// errorField returns the value of field code of an ErrorResponse body.
-func errorField(body []byte, code byte) string {
-	for len(body) > 1 && body[0] != 0 {
-		end := bytes.IndexByte(body[1:], 0)
-		if end < 0 {
-			break
-		}
-		if body[0] == code {
-			return string(body[1 : 1+end])
-		}
-		body = body[end+2:]
-	}
-	return ""
-}
-
 // probeDigest reads the one text column of the probe's DataRow body.
 func probeDigest(body []byte) string {
 	if len(body) < 6 || body[0] != 0 || body[1] != 1 {

@@ -1,5 +1,7 @@
 package proxy
 
+import "bytes"
+
 // state is where a client session stands in the protocol. The upstream's
 // messages drive it: the transaction status comes only from ReadyForQuery, and
 // COPY modes from the Copy*Response messages. transition is the only place that
@@ -63,20 +65,25 @@ func transition(cur state, typ byte, body []byte) state {
 // isFatal reports whether an ErrorResponse body has severity FATAL or PANIC,
 // which means the server closes the connection after it.
 func isFatal(body []byte) bool {
+	sev := errorField(body, 'V') // not localized; servers before 9.6 send only S
+	if sev == "" {
+		sev = errorField(body, 'S')
+	}
+	return sev == "FATAL" || sev == "PANIC"
+}
+
+// errorField returns the value of field code of an ErrorResponse (or
+// NoticeResponse) body, "" when it has none.
+func errorField(body []byte, code byte) string {
 	for len(body) > 1 && body[0] != 0 {
-		code := body[0]
-		end := 1
-		for end < len(body) && body[end] != 0 {
-			end++
-		}
-		val := string(body[1:end])
-		if code == 'V' || code == 'S' {
-			return val == "FATAL" || val == "PANIC"
-		}
-		if end >= len(body) {
+		end := bytes.IndexByte(body[1:], 0)
+		if end < 0 {
 			break
 		}
-		body = body[end+1:]
+		if body[0] == code {
+			return string(body[1 : 1+end])
+		}
+		body = body[end+2:]
 	}
-	return false
+	return ""
 }
