@@ -29,6 +29,35 @@ CREATE TABLE events(n int);
 CREATE FUNCTION switch_path() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN PERFORM set_config('search_path', 'other', false); RETURN NEW; END$$;
 CREATE TRIGGER events_path BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION switch_path()`
 
+// probeSetup starts a caching proxy and a database holding probeSchema, and
+// returns them with a direct connection to the database.
+func probeSetup(t *testing.T) (*testProxy, string, *pgx.Conn) {
+	t.Helper()
+	p := startProxy(t, withCache())
+	db := newDB(t)
+	setup := pgxConnect(t, directURL("", "", db))
+	mustExec(t, setup, probeSchema)
+	return p, db, setup
+}
+
+// expectReadmitted reads q three times after hidden code that changed
+// nothing: bypassed (the check goes in front of it), a miss (the code may
+// have written), a hit.
+func expectReadmitted(t *testing.T, c *pgx.Conn, what, q, want string) {
+	t.Helper()
+	expect(t, c, what, q, want, "bypass")
+	expect(t, c, what+", again", q, want, "")
+	expect(t, c, what+", a third time", q, want, "hit")
+}
+
+// expectBypassing reads q n times, each bypassing the cache.
+func expectBypassing(t *testing.T, c *pgx.Conn, what, q, want string, n int) {
+	t.Helper()
+	for i := range n {
+		expect(t, c, fmt.Sprintf("%s, read %d", what, i), q, want, "bypass")
+	}
+}
+
 func sessionChecks(p *testProxy) (passed, failed uint64) {
 	r := p.Srv.CacheReport()
 	return r.SessionChecksPassed, r.SessionChecksFailed
@@ -53,10 +82,7 @@ func TestCacheSessionCheckPasses(t *testing.T) {
 		"SELECT set_local_path('other')", // undone when its transaction ends
 		"INSERT INTO items VALUES (1)",   // a trigger that writes another table
 	}
-	p := startProxy(t, withCache())
-	db := newDB(t)
-	setup := pgxConnect(t, directURL("", "", db))
-	mustExec(t, setup, probeSchema)
+	p, db, _ := probeSetup(t)
 	const q = "SELECT v FROM t"
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
@@ -88,10 +114,7 @@ func TestCacheSessionCheckPasses(t *testing.T) {
 // A trigger that changes the session's search_path: the session does not
 // read public.t's cached row under the new path, then or later.
 func TestCacheTriggerChangesTheSession(t *testing.T) {
-	p := startProxy(t, withCache())
-	db := newDB(t)
-	setup := pgxConnect(t, directURL("", "", db))
-	mustExec(t, setup, probeSchema)
+	p, db, _ := probeSetup(t)
 	const q = "SELECT v FROM t"
 	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeSimpleProtocol} {
 		t.Run(mode.String(), func(t *testing.T) {
@@ -101,9 +124,7 @@ func TestCacheTriggerChangesTheSession(t *testing.T) {
 			_, failed := sessionChecks(p)
 			mustExec(t, c, "INSERT INTO public.events VALUES (1)")
 			expect(t, c, "after the trigger", q, "other", "bypass")
-			for i := range 3 {
-				expect(t, c, fmt.Sprintf("later read %d", i), q, "other", "bypass")
-			}
+			expectBypassing(t, c, "later", q, "other", 3)
 			if _, f := sessionChecks(p); f != failed+1 {
 				t.Errorf("checks failed %d->%d, want one more", failed, f)
 			}
@@ -122,17 +143,12 @@ func TestCacheTriggerChangesTheSession(t *testing.T) {
 // session stays hidden. A SET in the same simple Query as the code, and a
 // batch pipelined behind the code, are such cases.
 func TestCacheSessionCheckAmbiguous(t *testing.T) {
-	p := startProxy(t, withCache())
-	db := newDB(t)
-	setup := pgxConnect(t, directURL("", "", db))
-	mustExec(t, setup, probeSchema)
+	p, db, _ := probeSetup(t)
 	const q = "SELECT v FROM t"
 	c := pgxConnect(t, p.URL("", "", db))
 	expect(t, c, "warm", q, "x", "")
 	mustExec(t, c, "SET search_path = public; SELECT noop()", pgx.QueryExecModeSimpleProtocol)
-	for i := range 3 {
-		expect(t, c, fmt.Sprintf("read %d", i), q, "x", "bypass")
-	}
+	expectBypassing(t, c, "after the code", q, "x", 3)
 	mustExec(t, c, "DISCARD ALL")
 	if err := c.DeallocateAll(context.Background()); err != nil {
 		t.Fatal(err)
@@ -159,20 +175,15 @@ func TestCacheSessionCheckAmbiguous(t *testing.T) {
 	if err := res.Close(); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, c, "after the batch", q, "x", "bypass")
-	expect(t, c, "after the batch, again", q, "x", "")
-	expect(t, c, "after the batch, hit", q, "x", "hit")
+	expectReadmitted(t, c, "after the batch", q, "x")
 }
 
 // A probe that fails (here the role may not read pg_depend) leaves the session
 // bypassing, and the client sees nothing of it.
 func TestCacheSessionCheckFails(t *testing.T) {
-	p := startProxy(t, withCache())
-	db := newDB(t)
-	setup := pgxConnect(t, directURL("", "", db))
+	p, db, setup := probeSetup(t)
 	app := testRole(t, setup, "probe", "LOGIN")
-	mustExec(t, setup, probeSchema+fmt.Sprintf(`;
-GRANT USAGE ON SCHEMA other TO %[1]s; GRANT SELECT ON t, other.t TO %[1]s; GRANT EXECUTE ON FUNCTION noop() TO %[1]s;
+	mustExec(t, setup, fmt.Sprintf(`GRANT USAGE ON SCHEMA other TO %[1]s; GRANT SELECT ON t, other.t TO %[1]s; GRANT EXECUTE ON FUNCTION noop() TO %[1]s;
 REVOKE SELECT ON pg_catalog.pg_depend FROM PUBLIC`, app))
 	const q = "SELECT v FROM t"
 	c := pgxConnect(t, p.URL(app, "", db))
@@ -196,10 +207,7 @@ REVOKE SELECT ON pg_catalog.pg_depend FROM PUBLIC`, app))
 // upstream: a client that binds the unnamed statement it prepared before the
 // hidden code still gets its rows.
 func TestCacheSessionCheckKeepsTheUnnamedStatement(t *testing.T) {
-	p := startProxy(t, withCache())
-	db := newDB(t)
-	setup := pgxConnect(t, directURL("", "", db))
-	mustExec(t, setup, probeSchema)
+	p, db, _ := probeSetup(t)
 	ctx := context.Background()
 	c := pgxConnect(t, p.URL("", "", db)).PgConn()
 	if _, err := c.Prepare(ctx, "", "SELECT v FROM t WHERE v = $1", nil); err != nil {
@@ -228,10 +236,7 @@ func TestCacheSessionCheckKeepsTheUnnamedStatement(t *testing.T) {
 // A statement too large for pgmemo to read (over 8 MiB) may be anything:
 // it is hidden code, which the session check then judges.
 func TestCacheLargeStatementIsHiddenCode(t *testing.T) {
-	p := startProxy(t, withCache())
-	db := newDB(t)
-	setup := pgxConnect(t, directURL("", "", db))
-	mustExec(t, setup, probeSchema)
+	p, db, _ := probeSetup(t)
 	const q = "SELECT v FROM t"
 	pad := " /* " + strings.Repeat("x", 9<<20) + " */"
 	for _, tc := range []struct {
@@ -265,11 +270,8 @@ func TestCacheLargeStatementIsHiddenCode(t *testing.T) {
 // DDL in a database with event triggers of the user's runs their code: it is
 // hidden code, which the session check then judges.
 func TestCacheEventTriggerIsHiddenCode(t *testing.T) {
-	p := startProxy(t, withCache())
-	db := newDB(t)
-	setup := pgxConnect(t, directURL("", "", db))
-	mustExec(t, setup, probeSchema+`;
-CREATE TABLE ddl_log(tag text);
+	p, db, setup := probeSetup(t)
+	mustExec(t, setup, `CREATE TABLE ddl_log(tag text);
 CREATE FUNCTION ev_f() RETURNS event_trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO public.ddl_log VALUES (tg_tag); END$$;
 CREATE EVENT TRIGGER ev ON ddl_command_end EXECUTE FUNCTION ev_f()`)
 	const q = "SELECT v FROM t"
@@ -278,9 +280,7 @@ CREATE EVENT TRIGGER ev ON ddl_command_end EXECUTE FUNCTION ev_f()`)
 	expect(t, c, "hit", q, "x", "hit")
 	passed, failed := sessionChecks(p)
 	mustExec(t, c, "CREATE TABLE scratch1(a int)")
-	expect(t, c, "after DDL that fires a harmless event trigger", q, "x", "bypass")
-	expect(t, c, "again", q, "x", "") // the trigger may have written anything
-	expect(t, c, "a third time", q, "x", "hit")
+	expectReadmitted(t, c, "after DDL that fires a harmless event trigger", q, "x")
 	if p2, _ := sessionChecks(p); p2 != passed+1 {
 		t.Errorf("checks passed %d->%d, want one more", passed, p2)
 	}
@@ -288,9 +288,7 @@ CREATE EVENT TRIGGER ev ON ddl_command_end EXECUTE FUNCTION ev_f()`)
 	mustExec(t, setup, `CREATE OR REPLACE FUNCTION ev_f() RETURNS event_trigger LANGUAGE plpgsql AS
 $$BEGIN PERFORM set_config('search_path', 'other', false); END$$`)
 	mustExec(t, c, "CREATE TABLE public.scratch2(a int)")
-	for i := range 3 {
-		expect(t, c, fmt.Sprintf("after DDL whose event trigger changed the session, read %d", i), q, "other", "bypass")
-	}
+	expectBypassing(t, c, "after DDL whose event trigger changed the session", q, "other", 3)
 	if _, f2 := sessionChecks(p); f2 != failed+1 {
 		t.Errorf("checks failed %d->%d, want one more", failed, f2)
 	}
