@@ -213,9 +213,9 @@ type cacheState struct {
 	bypass       atomic.Uint64 // cacheable reads sent upstream because of session or transaction state
 	notCacheable atomic.Uint64
 	localAnswers atomic.Uint64 // extended-protocol batches answered without the upstream
-	// sessionChecks counts the checks of a hidden session (probe.go) by
-	// outcome: 0 failed (or changed), 1 passed.
-	sessionChecks [2]atomic.Uint64
+	// checksPassed and checksFailed count the checks of sessions after
+	// hidden code (probe.go) by outcome.
+	checksPassed, checksFailed atomic.Uint64
 }
 
 func (cs *cacheState) maxEntry() int {
@@ -852,16 +852,10 @@ func (cs *cacheState) effects(ctx context.Context, d *dbState, searchPath string
 		if !ddlByRelation[st.Node] || len(written) == 0 {
 			fx.scope = true
 		}
-		if cs.eventTriggers(ctx, d) {
-			fx.hidden, fx.scope = true, true // the trigger may write any table
-		}
 	case query.Grant:
 		fx.wrote = true
 		if len(written) == 0 {
 			fx.all = true // role membership or attributes: row-level security may depend on it
-		}
-		if cs.eventTriggers(ctx, d) {
-			fx.hidden, fx.scope = true, true // the trigger may write any table
 		}
 	default: // SideEffects, Unknown
 		switch st.Node {
@@ -895,6 +889,9 @@ func (cs *cacheState) effects(ctx context.Context, d *dbState, searchPath string
 		// proxy cannot see.
 		fx.wrote, fx.scope, fx.hidden = true, true, true
 		return fx, false
+	}
+	if (st.Class == query.DDL || st.Class == query.Grant) && cs.eventTriggers(ctx, d) {
+		fx.hidden, fx.scope = true, true // the event trigger may write any table
 	}
 	if err := eachCode(ctx, d.catalog, searchPath, st, func(v invalidate.Volatility) bool {
 		if hiddenCode(v) {

@@ -44,12 +44,11 @@ type cacheSession struct {
 	role             string // effective role
 
 	txWrote bool // the (possibly implicit) transaction wrote or had unknown side effects
-	// hidden: a statement ran code the proxy cannot see (stmtFx.hidden);
-	// the session bypasses the cache until a probe after it (probe.go)
-	// finds the session unchanged, or DISCARD ALL. hiddenStuck: no probe
-	// can tell (the session did change, or a check was not possible): only
-	// DISCARD ALL ends it.
-	hidden      bool
+	// Code the proxy cannot see (stmtFx.hidden) makes the session bypass
+	// the cache (hidden()) until a probe after it (probe.go) finds the
+	// session unchanged, or DISCARD ALL. hiddenStuck: no probe can tell
+	// (the session did change, or a check was not possible): only DISCARD
+	// ALL ends it.
 	hiddenStuck bool
 	// Since the last probe's answer: hidden code completed (winHidden), a
 	// tracked statement changed a setting the key holds (winSettings), DDL
@@ -213,7 +212,7 @@ func (c *cacheSession) bypassReason(st state, policy TxPolicy) string {
 		return reasonSessionSetup
 	case c.untracked != "" || c.overlayUntracked != "":
 		return reasonSettings
-	case c.hidden:
+	case c.hidden():
 		return reasonHidden
 	}
 	if r := c.cs.walBypass(c.db); r != "" {
@@ -255,7 +254,7 @@ func (c *cacheSession) applyFx(fx *stmtFx, tag string) {
 		c.txWrote = true
 	}
 	if fx.hidden {
-		c.hideSession()
+		c.winHidden = true // hidden() until a probe (probe.go)
 	}
 	if len(fx.writes) > 0 {
 		c.pendTags = append(c.pendTags, fx.writes...)
@@ -288,7 +287,7 @@ func (c *cacheSession) applyFx(fx *stmtFx, tag string) {
 			c.untracked = ""
 			// Settings reset, temporary tables dropped: what hidden code
 			// did is undone. The next digest is the new base (winSettings).
-			c.hidden, c.hiddenStuck, c.winHidden, c.probeFails = false, false, false, 0
+			c.hiddenStuck, c.winHidden, c.probeFails = false, false, 0
 		}
 		c.keyDirty = true
 	}

@@ -95,6 +95,7 @@ type routing struct {
 	st         state
 	bypass     string // why the cache may not be used, "" when it may
 	searchPath string // effective, for plans
+	probe      probeWant
 }
 
 func (s *session) routing() routing {
@@ -107,6 +108,7 @@ func (s *session) routing() routing {
 	r.st = s.state()
 	r.bypass = c.bypassReason(r.st, s.srv.cache.opts.TxPolicy)
 	r.searchPath = c.searchPath
+	r.probe = c.probeWanted()
 	s.mu.Unlock()
 	return r
 }

@@ -134,22 +134,15 @@ func buildProbeSQL(names []string) string {
 
 // probeDue reports whether to send a probe in front of the batch about to be
 // forwarded. It needs the session idle with nothing in flight (r, and open:
-// no implicit transaction left open by a batch without a Sync) and not
-// hidden for good. Then a probe is due after hidden code (to check the
-// session), and before a batch that may run hidden code (mayHide) when the
-// last digest is out of date (a tracked change since, or none), so that the
-// check afterwards has a base. session.mu is not held.
+// no implicit transaction left open by a batch without a Sync) and a probe
+// wanted (r.probe): after hidden code, to check the session; before a batch
+// that may run hidden code (mayHide) when the last digest is out of date, so
+// that the check afterwards has a base. session.mu is not held.
 func (s *session) probeDue(r routing, open bool, mayHide func() bool) bool {
-	c := s.cache
-	if r.st != stateIdle || !r.empty || open {
+	if r.st != stateIdle || !r.empty || open || r.probe == probeNone {
 		return false
 	}
-	s.mu.Lock()
-	ok := !c.hiddenStuck && c.probeFails < maxProbeFailures && !c.unnamedUnknown
-	check := ok && c.winHidden
-	base := ok && !c.winHidden && (c.winSettings || c.winDDL || c.probeBase == "")
-	s.mu.Unlock()
-	return (check || base && mayHide()) && s.pipe.injectable()
+	return (r.probe == probeCheck || mayHide()) && s.pipe.injectable()
 }
 
 // anyHidden reports whether one of fx runs code the proxy cannot see.
@@ -265,20 +258,41 @@ func (c *cacheSession) probed(req *probeReq) {
 	}
 	if c.winHidden && !c.hiddenStuck {
 		if d != "" && c.probeBase != "" && d == c.probeBase && !c.winSettings {
-			c.hidden = false
-			c.cs.sessionChecks[1].Add(1)
+			c.cs.checksPassed.Add(1)
 		} else {
 			c.hiddenStuck = true
-			c.cs.sessionChecks[0].Add(1)
+			c.cs.checksFailed.Add(1)
 		}
 	}
 	c.probeBase = d
 	c.winHidden, c.winSettings, c.winDDL = false, false, false
 }
 
-// hideSession records that code the proxy cannot see completed. session.mu
-// is held.
-func (c *cacheSession) hideSession() {
-	c.hidden = true
-	c.winHidden = true
+// hidden reports whether the session may not use the cache because of code
+// the proxy cannot see: some ran since the last probe, or a probe found the
+// session changed. session.mu is held.
+func (c *cacheSession) hidden() bool { return c.winHidden || c.hiddenStuck }
+
+// probeWant is what routing tells the batch it routes about probes
+// (probeDue).
+type probeWant uint8
+
+const (
+	probeNone  probeWant = iota
+	probeCheck           // hidden code ran since the last digest: check it
+	probeBase            // the last digest is out of date: renew it before hidden code
+)
+
+// probeWanted decides the probe state of the session for routing.
+// session.mu is held.
+func (c *cacheSession) probeWanted() probeWant {
+	switch {
+	case c.hiddenStuck || c.probeFails >= maxProbeFailures || c.unnamedUnknown:
+		return probeNone
+	case c.winHidden:
+		return probeCheck
+	case c.winSettings || c.winDDL || c.probeBase == "":
+		return probeBase
+	}
+	return probeNone
 }

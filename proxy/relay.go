@@ -96,17 +96,13 @@ func (s *session) routeCached(m wire.Message) (done bool, err error) {
 	}
 	s.flushBatch()
 	switch m.Type {
-	case 'P', 'B':
-		// The server may now hold an unnamed statement the proxy does not
-		// know, which a probe's Query would destroy (probe.go).
-		c.unnamedUnknown = true
-	case 'Q':
-		c.unnamedUnknown = false // a Query destroys the unnamed statement
-	}
-	switch m.Type {
 	case 'P', 'B', 'Q':
 		// Too large to look at: it may replace any statement or portal.
-		// Send the local-only ones and forget them all.
+		// Send the local-only ones and forget them all. After a Parse or
+		// Bind the server may hold an unnamed statement the proxy does not
+		// know, which a probe's Query would destroy (probe.go); a Query
+		// destroys it itself.
+		c.unnamedUnknown = m.Type != 'Q'
 		for _, st := range c.stmts {
 			s.materializeStmt(st)
 		}

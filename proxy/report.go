@@ -157,8 +157,8 @@ func (s *Server) CacheReport() CacheReport {
 		Bypassed:     cs.bypass.Load(),
 		LocalBatches: cs.localAnswers.Load(),
 
-		SessionChecksPassed: cs.sessionChecks[1].Load(),
-		SessionChecksFailed: cs.sessionChecks[0].Load(),
+		SessionChecksPassed: cs.checksPassed.Load(),
+		SessionChecksFailed: cs.checksFailed.Load(),
 
 		InvalidationsStatement: cs.invStatement.Load(),
 		InvalidationsWAL:       cs.invWAL.Load(),
