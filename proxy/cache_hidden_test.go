@@ -55,9 +55,7 @@ GRANT SELECT ON docs_v TO %[1]s;`, bob))
 	b := pgxConnect(t, p.URL(bob, "", db))
 	admin := pgxConnect(t, p.URL("", "", db))
 	expect(t, b, "member", q, "secret plan", "miss-not-cacheable")
-	if l := showLast(t, b); l.Reason != "row_level_security:docs" {
-		t.Errorf("reason %q, want row_level_security:docs", l.Reason)
-	}
+	expectReason(t, b, "row_level_security:docs")
 	// The view reads docs as its owner (a superuser here, whom no policy
 	// restricts), but its rows are still not cached.
 	expect(t, b, "member, through a view", qv, "secret plan", "miss-not-cacheable")
@@ -101,9 +99,7 @@ CREATE SCHEMA other; CREATE TABLE other.t(v text); INSERT INTO other.t VALUES ('
 	expect(t, a, "hit", q, "x", "hit")
 	mustExec(t, a, "SELECT set_path('other')")
 	expect(t, a, "after set_config inside a function", q, "other", "bypass")
-	if l := showLast(t, a); l.Reason != "hidden_effects" {
-		t.Errorf("reason %q, want hidden_effects", l.Reason)
-	}
+	expectReason(t, a, "hidden_effects")
 	expect(t, b, "the other session", q, "x", "") // the call also invalidated the database
 	expect(t, b, "the other session again", q, "x", "hit")
 	mustExec(t, a, "DISCARD ALL")
@@ -196,9 +192,7 @@ func TestCacheMaterializedViewNeedsTheHook(t *testing.T) {
 	mustExec(t, c, "CREATE TABLE base(n int); INSERT INTO base VALUES (1); CREATE MATERIALIZED VIEW mv AS SELECT count(*)::text AS n FROM base")
 	const q = "SELECT n FROM mv"
 	expect(t, c, "without the hook", q, "1", "miss-not-cacheable")
-	if l := showLast(t, c); l.Reason != "materialized_view_without_ddl_hook:mv" {
-		t.Errorf("reason %q", l.Reason)
-	}
+	expectReason(t, c, "materialized_view_without_ddl_hook:mv")
 	mustExec(t, c, invalidate.DDLHookSQL) // DDL through the proxy: plans are made again
 	expect(t, c, "with the hook", q, "1", "miss-filled")
 	expect(t, c, "with the hook, again", q, "1", "hit")
@@ -376,9 +370,7 @@ REVOKE ALL ON SCHEMA app FROM PUBLIC`)
 	c := pgxConnect(t, p.URL("", "", db))
 	mustExec(t, c, "SET search_path = app, public")
 	expect(t, c, "unqualified", "SELECT v FROM t WHERE k = 1", "app", "miss-not-cacheable")
-	if l := showLast(t, c); l.Reason != "schema_not_usable_by_service_role:app" {
-		t.Errorf("reason %q", l.Reason)
-	}
+	expectReason(t, c, "schema_not_usable_by_service_role:app")
 	expect(t, c, "qualified", "SELECT v FROM public.t WHERE k = 1", "public", "miss-filled")
 }
 
@@ -468,9 +460,7 @@ CREATE TABLE moods(m mood); INSERT INTO moods VALUES ('sad'), ('ok'), ('ok')`)
 	const q = "SELECT count(*)::text FROM moods WHERE m = 1"
 	c := pgxConnect(t, p.URL("", "", db))
 	expect(t, c, "first read", q, "1", "miss-not-cacheable")
-	if l := showLast(t, c); l.Reason != "implicit_cast:integer->mood" {
-		t.Errorf("reason %q, want implicit_cast:integer->mood", l.Reason)
-	}
+	expectReason(t, c, "implicit_cast:integer->mood")
 	mustExec(t, setup, "UPDATE mapping SET m = 'ok'")
 	expect(t, c, "after the mapping changed", q, "2", "miss-not-cacheable")
 }
@@ -488,7 +478,5 @@ func TestCacheComputedDateStringNotCached(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect(t, c, "the date it reads", q2, direct, "miss-not-cacheable")
-	if l := showLast(t, c); l.Reason != "time_input:date" {
-		t.Errorf("reason %q, want time_input:date", l.Reason)
-	}
+	expectReason(t, c, "time_input:date")
 }

@@ -38,6 +38,15 @@ func showLast(t testing.TB, conn *pgx.Conn) lastInfo {
 }
 
 // mustExec runs sql on conn.
+// expectReason checks the reason SHOW pgmemo.last gives for conn's previous
+// statement.
+func expectReason(t testing.TB, conn *pgx.Conn, want string) {
+	t.Helper()
+	if l := showLast(t, conn); l.Reason != want {
+		t.Errorf("SHOW pgmemo.last: reason %q, want %q", l.Reason, want)
+	}
+}
+
 func mustExec(t testing.TB, conn *pgx.Conn, sql string, args ...any) {
 	t.Helper()
 	if _, err := conn.Exec(context.Background(), sql, args...); err != nil {
@@ -110,9 +119,7 @@ func TestCacheCatalogUnavailable(t *testing.T) {
 	mustExec(t, c, "CREATE TABLE kv(k int PRIMARY KEY, v text); INSERT INTO kv VALUES (1, 'one')")
 	for i := 0; i < 2; i++ {
 		expect(t, c, "uncached read", "SELECT v FROM kv WHERE k = $1", "one", "miss-not-cacheable", 1)
-		if l := showLast(t, c); l.Reason != "catalog_unavailable" {
-			t.Errorf("reason %q, want catalog_unavailable", l.Reason)
-		}
+		expectReason(t, c, "catalog_unavailable")
 	}
 	mustExec(t, c, "UPDATE kv SET v = 'uno'")
 	expect(t, c, "after update", "SELECT v FROM kv WHERE k = $1", "uno", "miss-not-cacheable", 1)
@@ -128,9 +135,7 @@ func TestCacheHints(t *testing.T) {
 
 	const noCache = "/* pgmemo:no-cache */ SELECT v FROM kv WHERE k = $1"
 	expect(t, c, "no-cache", noCache, "one", "miss-not-cacheable", 1)
-	if l := showLast(t, c); l.Reason != "no_cache_hint" {
-		t.Errorf("no-cache: %+v", l)
-	}
+	expectReason(t, c, "no_cache_hint")
 	const unknown = "SELECT v FROM kv WHERE k = $1 -- pgmemo:frobnicate"
 	expect(t, c, "unknown hint", unknown, "one", "miss-filled", 1)
 	if l := showLast(t, c); l.Warnings != "unknown hints: frobnicate" {
@@ -162,9 +167,7 @@ func TestCacheRules(t *testing.T) {
 		}))
 		c := pgxConnect(t, p.URL("", "", db))
 		expect(t, c, "secret", secretQ, "s", "miss-not-cacheable", 1)
-		if l := showLast(t, c); l.Reason != "rule_never" {
-			t.Errorf("reason %q", l.Reason)
-		}
+		expectReason(t, c, "rule_never")
 		expect(t, c, "view", viewQ, "h", "miss-not-cacheable", 1)
 		expect(t, c, "hot", hotQ, "h", "miss-filled", 1)
 		expect(t, c, "hot", hotQ, "h", "hit", 1)
@@ -181,9 +184,7 @@ func TestCacheRules(t *testing.T) {
 		}))
 		c := pgxConnect(t, p.URL("", "", db))
 		expect(t, c, "not named", secretQ, "s", "miss-not-cacheable", 1)
-		if l := showLast(t, c); l.Reason != "opt_in_no_rule" {
-			t.Errorf("reason %q", l.Reason)
-		}
+		expectReason(t, c, "opt_in_no_rule")
 		expect(t, c, "named", hotQ, "h", "miss-filled", 1)
 		expect(t, c, "named", hotQ, "h", "hit", 1)
 	})
