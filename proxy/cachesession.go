@@ -510,17 +510,16 @@ func (s *session) fetchDefaults() error {
 		}
 		switch m.Type {
 		case 'D':
-			var row pgproto3.DataRow
-			if row.Decode(m.Body) != nil {
+			if completed > 0 {
+				s.cache.probeBase = probeDigest(m.Body) // the session's first digest
 				break
 			}
-			if completed == 0 {
+			var row pgproto3.DataRow
+			if row.Decode(m.Body) == nil {
 				vals = make([]string, len(row.Values))
 				for i, v := range row.Values {
 					vals[i] = string(v)
 				}
-			} else {
-				s.cache.probeBase = probeDigest(m.Body) // the session's first digest
 			}
 		case 'C':
 			completed++
