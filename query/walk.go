@@ -393,7 +393,7 @@ func (w *walker) funcCall(fc *pg_query.FuncCall) {
 	if name == "set_config" && (schema == "" || schema == "pg_catalog") {
 		w.setConfig(fc.Args)
 	}
-	if nargs == 1 && clockInputTypes[name] && (schema == "" || schema == "pg_catalog") && computedText(fc.Args[0]) {
+	if nargs == 1 && builtinIn(schema, name, clockInputTypes) && computedText(fc.Args[0]) {
 		// date(lower(x)): a function-style cast of a string.
 		w.note(ReasonTimeInput+name, loc)
 		return
@@ -481,6 +481,18 @@ var textFunctions = map[string]bool{
 	"array_to_string": true, "quote_ident": true, "normalize": true,
 }
 
+// builtinIn reports whether schema.name, unqualified or in pg_catalog, is
+// one of set.
+func builtinIn(schema, name string, set map[string]bool) bool {
+	return (schema == "" || schema == "pg_catalog") && set[name]
+}
+
+// builtinNamed is builtinIn for a qualified name list.
+func builtinNamed(parts []*pg_query.Node, set map[string]bool) bool {
+	schema, name := funcName(parts)
+	return builtinIn(schema, name, set)
+}
+
 // textTypes are the string types a cast through which keeps a computed
 // string a string.
 var textTypes = map[string]bool{"text": true, "varchar": true, "bpchar": true, "name": true}
@@ -497,17 +509,13 @@ func computedText(n *pg_query.Node) bool {
 			return op == "||"
 		}
 	case *pg_query.Node_FuncCall:
-		schema, name := funcName(x.FuncCall.Funcname)
-		return (schema == "" || schema == "pg_catalog") && textFunctions[name]
+		return builtinNamed(x.FuncCall.Funcname, textFunctions)
 	case *pg_query.Node_TypeCast:
-		if tn := x.TypeCast.TypeName; tn != nil {
-			if schema, name := funcName(tn.Names); (schema == "" || schema == "pg_catalog") && textTypes[name] {
-				if _, isConst := x.TypeCast.Arg.GetNode().(*pg_query.Node_AConst); !isConst {
-					return x.TypeCast.Arg.GetParamRef() == nil
-				}
-			}
+		arg, tn := x.TypeCast.Arg, x.TypeCast.TypeName
+		if tn != nil && builtinNamed(tn.Names, textTypes) && arg.GetAConst() == nil && arg.GetParamRef() == nil {
+			return true // x::text of anything but a constant or a parameter
 		}
-		return computedText(x.TypeCast.Arg)
+		return computedText(arg)
 	case *pg_query.Node_CoalesceExpr:
 		return slices.ContainsFunc(x.CoalesceExpr.Args, computedText)
 	case *pg_query.Node_CaseExpr:
@@ -530,11 +538,11 @@ func (w *walker) typeCast(tc *pg_query.TypeCast) {
 	if name == "" {
 		return
 	}
-	if regTypes[name] && (schema == "" || schema == "pg_catalog") {
+	if builtinIn(schema, name, regTypes) {
 		w.note(ReasonSystemCatalog+name, tc.Location)
 		return
 	}
-	if clockInputTypes[name] && (schema == "" || schema == "pg_catalog") && computedText(tc.Arg) {
+	if builtinIn(schema, name, clockInputTypes) && computedText(tc.Arg) {
 		w.note(ReasonTimeInput+name, tc.Location)
 	}
 	t := Type{Schema: schema, Name: name}
