@@ -327,9 +327,7 @@ func resolve(s *session, rels []query.Relation) (Resolution, error) {
 			}
 			fail(reason + string(row[0]))
 		}
-	}
-	if len(res.OIDs) > 0 {
-		rows, err := s.query("write_effects", effectsSQL, oidArray(res.OIDs))
+		rows, err = s.query("write_effects", effectsSQL, oidArray(res.OIDs))
 		if err != nil {
 			return Resolution{}, err
 		}
