@@ -120,12 +120,7 @@ func buildProbeSQL(names []string) string {
 		"AND d.refobjid OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema()), " +
 		"(SELECT pg_catalog.array_agg(pg_catalog.current_setting(n, true))::pg_catalog.text " +
 		"FROM pg_catalog.unnest('{")
-	for i, n := range names {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(n)
-	}
+	b.WriteString(strings.Join(names, ","))
 	// In the array's order (no ORDER BY, which costs a sort): both digests
 	// come from this same text, so from the same plan.
 	b.WriteString("}'::pg_catalog.text[]) AS n)]::pg_catalog.text)")
