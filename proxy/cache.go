@@ -456,7 +456,7 @@ func (cs *cacheState) db(name string) *dbState {
 			cfg.RuntimeParams = map[string]string{}
 		}
 		cfg.RuntimeParams["application_name"] = "pgmemo catalog"
-		return pgconn.ConnectConfig(ctx, cfg)
+		return pgconn.ConnectConfig(ctx, serviceConfig(cfg))
 	}}
 	cs.dbs[name] = d
 	if cs.opts.WAL {

@@ -25,7 +25,7 @@ func (cs *cacheState) newWAL(d *dbState) {
 			params["replication"] = "database"
 		}
 		cfg.RuntimeParams = params
-		return pgconn.ConnectConfig(ctx, cfg)
+		return pgconn.ConnectConfig(ctx, serviceConfig(cfg))
 	}
 	c := cs.c
 	d.wal = &invalidate.Consumer{
