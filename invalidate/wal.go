@@ -2,6 +2,7 @@ package invalidate
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -488,7 +489,11 @@ func (d *decoder) handle(data []byte) (end pglogrepl.LSN, err error) {
 	if len(data) == 0 {
 		return 0, nil
 	}
-	msg, err := pglogrepl.ParseV2(data, d.inStream)
+	if xid, oid, ok := changedRelation(data, d.inStream); ok {
+		d.tx(xid).add(oid)
+		return 0, nil
+	}
+	msg, err := parseMessage(data, d.inStream)
 	if err != nil {
 		return 0, fmt.Errorf("decoding pgoutput message %q: %w", data[0], err)
 	}
@@ -546,6 +551,42 @@ func (d *decoder) handle(data []byte) (end pglogrepl.LSN, err error) {
 		}
 	}
 	return 0, nil
+}
+
+// parseMessage is pglogrepl.ParseV2, which panics on some malformed messages
+// (a Delete cut short, say): those become errors, so that a corrupt stream
+// is dropped and reconnected like a lost one instead of ending the process.
+func parseMessage(data []byte, inStream bool) (msg pglogrepl.Message, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			msg, err = nil, fmt.Errorf("malformed message: %v", r)
+		}
+	}()
+	return pglogrepl.ParseV2(data, inStream)
+}
+
+// changedRelation reads the relation of an Insert, Update or Delete message,
+// and its transaction ID inside a streamed chunk, without decoding its tuples:
+// most of a busy stream is such messages, and the consumer only needs to know
+// which relation changed. ok is false for any other message, and for one too
+// short to hold the relation, which ParseV2 then rejects.
+func changedRelation(data []byte, inStream bool) (xid, oid uint32, ok bool) {
+	switch data[0] {
+	case 'I', 'U', 'D':
+	default:
+		return 0, 0, false
+	}
+	p := data[1:]
+	if inStream {
+		if len(p) < 4 {
+			return 0, 0, false
+		}
+		xid, p = binary.BigEndian.Uint32(p), p[4:]
+	}
+	if len(p) < 5 { // the relation and the kind of the tuple that follows
+		return 0, 0, false
+	}
+	return xid, binary.BigEndian.Uint32(p), true
 }
 
 // tx returns the changes of the transaction a change belongs to.
