@@ -198,13 +198,14 @@ cache_counters() { if declare -F "target_${1}_stats" >/dev/null; then "target_${
 #   -j JOBS -T DURATION); the fill pass uses it.
 run_one() {
     local wl=$1 mode=$2 clients=$3 rep=$4 tg=$5 dur=$6 load=${7:-}
+    # First: it may start or stop targets (wl_tpcb_before_run), which changes their port and pid.
+    if declare -F "wl_${wl}_before_run" >/dev/null; then "wl_${wl}_before_run" "$tg"; fi
     local port=${TG_PORT[$tg]} db=${TG_DB[$tg]} ppid=${TG_PID[$tg]:-0}
     local raw=$RESULTS/raw/${wl}_${mode}_c${clients}_${rep}_${tg}.txt
     [ -n "$load" ] || load="${WL_ARGS[$wl]} -M $mode -c $clients -j $JOBS -T $dur"
     local cmd="$PGBENCH -n $load -h ${TG_HOST[$tg]:-127.0.0.1} -p $port -U $BENCH_USER $db"
     local pg0 px0 pg1 px1 m0 m1 t0 t1 c0 c1 rc started
     local h0="" ms0="" u0="" h1="" ms1="" u1=""
-    if declare -F "wl_${wl}_before_run" >/dev/null; then "wl_${wl}_before_run" "$tg"; fi
     sleep "$PAUSE_S"
     [ -n "$QUIET_PCT" ] && [ "$rep" != warmup ] && [ "$rep" != fill ] && wait_quiet "$QUIET_PCT" "$QUIET_MAX_WAIT_S"
     read -r h0 ms0 u0 < <(cache_counters "$tg")      # outside the CPU window: psql through the proxy

@@ -70,3 +70,22 @@ WL_DESC[tpcb]="pgbench -b tpcb-like: the default read-write script (3 UPDATEs, a
 WL_MODES[tpcb]="simple extended prepared"
 WL_DURATION[tpcb]=15
 WL_WARMUP_S[tpcb]=0
+wl_tpcb_before_run() { wal_consumers_only_for "$1"; }
+
+# wal_consumers_only_for TARGET: before a run of a workload that writes, stop every
+# pgmemo-wal* target other than TARGET and start TARGET if it is one that was stopped. A
+# running pgmemo-wal has a replication slot whose walsender decodes every write made on the
+# server, whichever target made it; left running, it would slow down the direct, relay and
+# PgBouncer runs too (about 30 µs of PostgreSQL CPU per TPC-B transaction here), which a
+# server without pgmemo does not pay. Its own runs keep that cost: it is part of pgmemo's.
+wal_consumers_only_for() {
+    local t
+    for t in $TARGETS; do
+        [[ $t == pgmemo-wal* ]] || continue
+        if [ "$t" != "$1" ] && [ -n "${TG_PID[$t]:-}" ]; then
+            "target_${t}_down"
+        elif [ "$t" = "$1" ] && [ -z "${TG_PID[$t]:-}" ]; then
+            "target_${t}_up"
+        fi
+    done
+}
