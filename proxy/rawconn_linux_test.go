@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // rawPair returns a connected TCP pair over loopback with the proxy's end
@@ -148,5 +151,47 @@ func TestRawConnPeerReset(t *testing.T) {
 	var oe *net.OpError
 	if err == nil || !errors.As(err, &oe) || oe.Op != "write" {
 		t.Fatalf("write to a reset peer = %v; want a write *net.OpError", err)
+	}
+}
+
+// TestServiceConfigDialsRawConn: pgmemo's own connections (the replication
+// stream, the catalog) get sockets whose I/O goes through rawConn, and they
+// carry data both ways.
+func TestServiceConfigDialsRawConn(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.Copy(c, c) // echo
+	}()
+	cfg, err := pgconn.ParseConfig("postgres://pgmemo@" + l.Addr().String() + "/postgres?sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = serviceConfig(cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := cfg.DialFunc(ctx, "tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, ok := c.(*rawConn); !ok {
+		t.Fatalf("dialed a %T, not a *rawConn", c)
+	}
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "ping" {
+		t.Fatalf("read %q, %v; want the echo of ping", got, err)
 	}
 }
