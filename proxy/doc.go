@@ -40,6 +40,8 @@
 //     system calls the Go scheduler does not see, waiting for readiness through
 //     the runtime's poller as net.Conn does, so that a loopback write that wakes
 //     the peer does not make the runtime hand the thread's P to another thread.
+//     pgmemo's own connections (the replication stream, the catalog) do the
+//     same (serviceConfig).
 //     The session state (see state.go) follows the server's
 //     messages: ReadyForQuery gives the transaction status, Copy*Response the
 //     COPY modes. The pipeline (pipeline.go) records every forwarded message
