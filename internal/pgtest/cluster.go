@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -63,7 +64,8 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 			return nil, err
 		}
 	}
-	dir, err := os.MkdirTemp("", "pgmemo-pg-")
+	reapOnce.Do(func() { reapOrphans(bin) })
+	dir, err := os.MkdirTemp("", dirPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("pgtest: temp dir: %w", err)
 	}
@@ -73,6 +75,9 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 			c.Stop()
 		}
 	}()
+	if err = os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return c, fmt.Errorf("pgtest: %w", err)
+	}
 	if os.Geteuid() == 0 {
 		if c.cred, err = postgresCredential(); err != nil {
 			return c, err
@@ -268,6 +273,45 @@ func (c *Cluster) Stop() {
 		cancel()
 	}
 	os.RemoveAll(c.Dir)
+}
+
+// A cluster's directory is named dirPrefix* in the temp dir and holds, in
+// ownerFile, the pid of the process that started it.
+const (
+	dirPrefix = "pgmemo-pg-"
+	ownerFile = "owner.pid"
+)
+
+var reapOnce sync.Once
+
+// reapOrphans stops and removes the clusters whose owner died without stopping
+// them: a test binary killed, or ended by a test timeout, skips its cleanup and
+// leaves a server running. A cluster whose owner is alive, whose owner cannot be
+// told (another user's process), or whose directory has no owner file (still
+// being made, or made by an older pgtest) is left alone.
+func reapOrphans(bin string) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), dirPrefix+"*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 || processExists(pid) {
+			continue
+		}
+		c := &Cluster{BinDir: bin, Dir: dir, DataDir: filepath.Join(dir, "data")}
+		if os.Geteuid() == 0 {
+			c.cred, _ = postgresCredential()
+		}
+		c.Stop()
+	}
+}
+
+// processExists reports whether pid names a process, ours or another user's.
+func processExists(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || err == syscall.EPERM
 }
 
 // ServerLog returns the server's log so far.

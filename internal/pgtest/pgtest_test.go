@@ -2,9 +2,14 @@ package pgtest
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 var cluster *Cluster
@@ -37,5 +42,53 @@ func TestClusterIsLogicalAndHasRoles(t *testing.T) {
 	}
 	if err := c.Exec(ctx, "pgtest_db", "CREATE TABLE t(x int)"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReapOrphans: a cluster whose owner died (a test binary killed before its
+// cleanup) is stopped and removed by the next Start's reaper; the clusters of
+// live owners are not touched.
+func TestReapOrphans(t *testing.T) {
+	live := Need(t, cluster)
+	ctx := context.Background()
+	orphan, err := Start(ctx, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer orphan.Stop()
+	pidFile, err := os.ReadFile(filepath.Join(orphan.DataDir, "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	postmaster, err := strconv.Atoi(strings.SplitN(string(pidFile), "\n", 2)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A pid no process has: a child that exited and was waited for.
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(orphan.Dir, ownerFile), []byte(strconv.Itoa(gone.Process.Pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	reapOrphans(orphan.BinDir)
+
+	if _, err := os.Stat(orphan.Dir); !os.IsNotExist(err) {
+		t.Errorf("the orphan's directory %s is still there (%v)", orphan.Dir, err)
+	}
+	// pg_ctl stop -w returns once the pid file is gone; the process may take a
+	// moment more to exit, and then stays a zombie where nothing reaps orphans.
+	Eventually(t, 5*time.Second, func() error {
+		if stat, err := os.ReadFile("/proc/" + strconv.Itoa(postmaster) + "/stat"); err == nil {
+			if f := strings.Fields(string(stat)); len(f) > 2 && f[2] != "Z" {
+				return fmt.Errorf("the orphan's postmaster (pid %d) still runs (state %s)", postmaster, f[2])
+			}
+		}
+		return nil
+	})
+	if err := live.Exec(ctx, "postgres", "SELECT 1"); err != nil {
+		t.Errorf("the live cluster of this test binary: %v", err)
 	}
 }
