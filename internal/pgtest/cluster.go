@@ -308,10 +308,20 @@ func reapOrphans(bin string) {
 	}
 }
 
-// processExists reports whether pid names a process, ours or another user's.
+// processExists reports whether pid names a running process, ours or another
+// user's. A zombie (exited, not waited for: what a killed test binary becomes
+// where nothing reaps orphans) does not count.
 func processExists(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || err == syscall.EPERM
+	if err := syscall.Kill(pid, 0); err != nil && err != syscall.EPERM {
+		return false
+	}
+	// The state follows the command name, which is in parentheses.
+	if stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil {
+		if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+			return false
+		}
+	}
+	return true
 }
 
 // ServerLog returns the server's log so far.

@@ -81,14 +81,35 @@ func TestReapOrphans(t *testing.T) {
 	// pg_ctl stop -w returns once the pid file is gone; the process may take a
 	// moment more to exit, and then stays a zombie where nothing reaps orphans.
 	Eventually(t, 5*time.Second, func() error {
-		if stat, err := os.ReadFile("/proc/" + strconv.Itoa(postmaster) + "/stat"); err == nil {
-			if f := strings.Fields(string(stat)); len(f) > 2 && f[2] != "Z" {
-				return fmt.Errorf("the orphan's postmaster (pid %d) still runs (state %s)", postmaster, f[2])
-			}
+		if processExists(postmaster) {
+			return fmt.Errorf("the orphan's postmaster (pid %d) still runs", postmaster)
 		}
 		return nil
 	})
 	if err := live.Exec(ctx, "postgres", "SELECT 1"); err != nil {
 		t.Errorf("the live cluster of this test binary: %v", err)
+	}
+}
+
+// TestProcessExists: a live process counts, an exited one does not, and
+// neither does a zombie (exited, not yet waited for).
+func TestProcessExists(t *testing.T) {
+	if !processExists(os.Getpid()) {
+		t.Error("this process does not count as running")
+	}
+	zombie := exec.Command("true")
+	if err := zombie.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := zombie.Process.Pid
+	Eventually(t, 5*time.Second, func() error {
+		if processExists(pid) {
+			return fmt.Errorf("pid %d, exited and not waited for, counts as running", pid)
+		}
+		return nil
+	})
+	zombie.Wait()
+	if processExists(pid) {
+		t.Errorf("pid %d, waited for, counts as running", pid)
 	}
 }
