@@ -530,12 +530,8 @@ func (d *decoder) handle(data []byte) (end pglogrepl.LSN, err error) {
 		}
 		d.rels[m.RelationID] = sig
 		d.tx(m.Xid).add(m.RelationID)
-	case *pglogrepl.InsertMessageV2:
-		d.tx(m.Xid).add(m.RelationID)
-	case *pglogrepl.UpdateMessageV2:
-		d.tx(m.Xid).add(m.RelationID)
-	case *pglogrepl.DeleteMessageV2:
-		d.tx(m.Xid).add(m.RelationID)
+	// Insert, Update and Delete never get here: changedRelation read them,
+	// or they were too short for ParseV2 too.
 	case *pglogrepl.TruncateMessageV2:
 		t := d.tx(m.Xid)
 		for _, oid := range m.RelationIDs {

@@ -90,11 +90,7 @@ func (u *Upstream) dial(ctx context.Context) (net.Conn, target, error) {
 // runtime's sysmon, which then polled every 20 µs, a context switch each time:
 // on pgbench's TPC-B that was about 35 µs of pgmemo's CPU per transaction.
 func serviceConfig(cfg *pgconn.Config) *pgconn.Config {
-	dial := cfg.DialFunc
-	if dial == nil {
-		var d net.Dialer
-		dial = d.DialContext
-	}
+	dial := cfg.DialFunc // always set: pgconn only takes configs from ParseConfig
 	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		conn, err := dial(ctx, network, addr)
 		if err != nil {
